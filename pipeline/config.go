@@ -1,0 +1,30 @@
+package pipeline
+
+import (
+	"github.com/retainlab/retain/datasets"
+	"github.com/retainlab/retain/features"
+	"github.com/retainlab/retain/stores"
+)
+
+// Config is the whole retain.yaml. Each section's type lives in the package
+// that owns it; Load fills defaults and validates every section with messages
+// that name the offending key.
+type Config struct {
+	// DataDir is where snapshots, runs, models and the embedded database live
+	// (relative to the config file). Required.
+	DataDir string `yaml:"data_dir" json:"data_dir"`
+	// Shards is the number of customer shards in a snapshot (default 8).
+	Shards int `yaml:"shards,omitempty" json:"shards,omitempty"`
+	// MaxBadRowShare fails extraction when quarantined rows exceed this share
+	// of a source's rows (default 0.01).
+	MaxBadRowShare *float64 `yaml:"max_bad_row_share,omitempty" json:"max_bad_row_share,omitempty"`
+	// Sources maps canonical table names to their sources.
+	Sources map[datasets.Table]datasets.Source `yaml:"sources" json:"sources"`
+	// Churn defines the label.
+	Churn features.ChurnConfig `yaml:"churn,omitempty" json:"churn,omitempty"`
+	// Stores says where publish writes.
+	Stores stores.Config `yaml:"stores,omitempty" json:"stores,omitempty"`
+
+	// path is the config file's absolute path; relative paths resolve against its directory.
+	path string
+}
