@@ -4,9 +4,9 @@ package datasets
 // table comes from and how its columns map onto the canonical ones.
 // (Owned by the foundation work; extend freely.)
 type Source struct {
-	Format string            `yaml:"format" json:"format"`                       // csv, parquet, postgres, sqlite
-	Path   string            `yaml:"path,omitempty" json:"path,omitempty"`       // file path, relative to the config file
-	DSN    string            `yaml:"dsn,omitempty" json:"dsn,omitempty"`         // postgres / sqlite connection string
-	Query  string            `yaml:"query,omitempty" json:"query,omitempty"`     // SQL for postgres / sqlite
+	Format  string            `yaml:"format" json:"format"`                       // csv, parquet, postgres, sqlite
+	Path    string            `yaml:"path,omitempty" json:"path,omitempty"`       // file path, relative to the config file
+	DSN     string            `yaml:"dsn,omitempty" json:"dsn,omitempty"`         // postgres / sqlite connection string
+	Query   string            `yaml:"query,omitempty" json:"query,omitempty"`     // SQL for postgres / sqlite
 	Columns map[string]string `yaml:"columns,omitempty" json:"columns,omitempty"` // canonical name → source column or expression
 }

@@ -15,4 +15,3 @@ func newGenerateCmd() *cobra.Command {
 		return usagef("generate: not built yet")
 	}}
 }
-
