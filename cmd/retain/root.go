@@ -23,6 +23,7 @@ func newRootCmd() *cobra.Command {
 		newInitCmd(),
 		newGenerateCmd(),
 		newExtractCmd(),
+		newTrainCmd(),
 	)
 	return root
 }

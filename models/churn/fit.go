@@ -1,0 +1,99 @@
+package churn
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+)
+
+// DefaultKind is the model family used when the config names none.
+const DefaultKind = "logreg"
+
+// holdoutAbove is the row count above which calibration uses a holdout
+// split instead of inner folds (refitting k+1 times gets expensive).
+const holdoutAbove = 200_000
+
+// Fit fits the configured model on ds and calibrates it on held-out
+// predictions: with k inner folds, the out-of-fold predictions fit the
+// calibration and the final model is refitted on every row; with a holdout,
+// the model fitted on 80% is kept and the other 20% fit the calibration.
+func Fit(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	if cfg.Calibration == "none" {
+		return fitBase(ctx, ds, cfg)
+	}
+	n := ds.Rows()
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6361_6c69_6272_6174))
+	if cfg.CalibrationFolds == 1 || n > holdoutAbove {
+		folds := StratifiedFolds(ds.Y, 5, rng)
+		var tr, ho []int
+		for i, f := range folds {
+			if f == 0 {
+				ho = append(ho, i)
+			} else {
+				tr = append(tr, i)
+			}
+		}
+		m, err := fitBase(ctx, ds.Subset(tr), cfg)
+		if err != nil {
+			return nil, err
+		}
+		hd := ds.Subset(ho)
+		p := make([]float64, len(ho))
+		m.PredictProba(hd.X, p)
+		cal, err := FitCalibration(cfg.Calibration, p, hd.Y)
+		if err != nil {
+			return nil, err
+		}
+		return &Calibrated{Base: m, Cal: cal}, nil
+	}
+	oof, err := outOfFold(ctx, ds, cfg, cfg.CalibrationFolds, rng)
+	if err != nil {
+		return nil, err
+	}
+	cal, err := FitCalibration(cfg.Calibration, oof, ds.Y)
+	if err != nil {
+		return nil, err
+	}
+	m, err := fitBase(ctx, ds, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Calibrated{Base: m, Cal: cal}, nil
+}
+
+// outOfFold returns every row's raw probability from a base model fitted on
+// the other k−1 stratified folds.
+func outOfFold(ctx context.Context, ds *Dataset, cfg Config, k int, rng *rand.Rand) ([]float64, error) {
+	folds := StratifiedFolds(ds.Y, k, rng)
+	oof := make([]float64, ds.Rows())
+	for f := 0; f < k; f++ {
+		tr, te := splitFold(folds, f)
+		m, err := fitBase(ctx, ds.Subset(tr), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("calibration fold %d: %w", f+1, err)
+		}
+		td := ds.Subset(te)
+		p := make([]float64, len(te))
+		m.PredictProba(td.X, p)
+		for i, r := range te {
+			oof[r] = p[i]
+		}
+	}
+	return oof, nil
+}
+
+// fitBase fits the uncalibrated model of cfg.Kind.
+func fitBase(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	switch cfg.Kind {
+	case "logreg":
+		return FitLogReg(ctx, ds, cfg.LogReg)
+	}
+	return nil, fmt.Errorf("model.kind: %q is not available in this build", cfg.Kind)
+}

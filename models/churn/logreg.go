@@ -1,0 +1,449 @@
+package churn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/optimize"
+)
+
+// LogRegConfig tunes the L2-regularised logistic regression. Zero values
+// mean the defaults.
+type LogRegConfig struct {
+	// C is the inverse L2 strength on standardised inputs, as in
+	// scikit-learn: the penalty is ‖w‖²/(2C) added to the summed log loss
+	// (default 1).
+	C float64 `yaml:"c,omitempty" json:"c,omitempty"`
+	// MaxIter bounds the L-BFGS iterations (default 500).
+	MaxIter int `yaml:"max_iter,omitempty" json:"max_iter,omitempty"`
+	// NoLogSkewed turns off the log1p transform of non-negative, strongly
+	// right-skewed numeric features (skewness > 2, e.g. spend and counts),
+	// which is on by default.
+	NoLogSkewed bool `yaml:"no_log_skewed,omitempty" json:"no_log_skewed,omitempty"`
+	// Knots is the number of hinge columns max(0, x − q) added per numeric
+	// feature with more than 10 distinct values, at evenly spaced quantiles
+	// q, so the fit can bend (a piecewise-linear spline; default 8, −1 for
+	// none; fewer when rows × features would make the design matrix exceed
+	// about 1.2 GB). Numeric features with 3 to 10 distinct values also get one
+	// indicator column per value.
+	Knots int `yaml:"knots,omitempty" json:"knots,omitempty"`
+}
+
+// Validate checks the section; key is the YAML path used in messages.
+func (c LogRegConfig) Validate(key string) error {
+	if c.C < 0 || math.IsNaN(c.C) || math.IsInf(c.C, 0) {
+		return fmt.Errorf("%s.c: %v must be a positive number", key, c.C)
+	}
+	if c.Knots < -1 || c.Knots > 20 {
+		return fmt.Errorf("%s.knots: %d is not between -1 and 20", key, c.Knots)
+	}
+	if c.MaxIter < 0 {
+		return fmt.Errorf("%s.max_iter: %d must be positive", key, c.MaxIter)
+	}
+	return nil
+}
+
+func (c LogRegConfig) withDefaults() LogRegConfig {
+	if c.C == 0 {
+		c.C = 1
+	}
+	if c.MaxIter == 0 {
+		c.MaxIter = 500
+	}
+	if c.Knots == 0 {
+		c.Knots = 8
+	}
+	return c
+}
+
+// Column kinds of the logistic regression's expanded design.
+const (
+	colNumeric = "numeric" // the (possibly log1p'd) value, missing → training mean
+	colMissing = "missing" // 1 when the feature is missing
+	colOneHot  = "onehot"  // 1 when the categorical feature equals Cat
+	colLevel   = "level"   // 1 when the numeric feature equals Cat
+	colHinge   = "hinge"   // max(0, t(x) − Cat), t the numeric transform; missing → Fill
+)
+
+// LRColumn is one column of the expanded, standardised design: a source
+// feature's value, its missing indicator or one of its categories.
+type LRColumn struct {
+	Feature int     `json:"feature"` // index into Features
+	Kind    string  `json:"kind"`    // numeric | missing | onehot
+	Cat     float64 `json:"cat,omitempty"`
+	Log     bool    `json:"log,omitempty"`  // numeric: log1p(max(x,0)) before standardising
+	Fill    float64 `json:"fill,omitempty"` // numeric: value used when missing (transformed scale)
+	Mean    float64 `json:"mean"`
+	Scale   float64 `json:"scale"`
+	Coef    float64 `json:"coef"`
+}
+
+// LogReg is a fitted L2-regularised logistic regression. Every expanded
+// column is centred on its training mean and scaled by its standard
+// deviation, so the contribution of a feature to a row's log-odds is
+// Σ coef·(z − 0) over its columns and the base log-odds is the intercept.
+type LogReg struct {
+	Names     []string     `json:"features"`
+	Cols      []LRColumn   `json:"columns"`
+	Intercept float64      `json:"intercept"`
+	Params    LogRegConfig `json:"params"`
+}
+
+// Kind implements Model.
+func (m *LogReg) Kind() string { return "logreg" }
+
+// Features implements Model.
+func (m *LogReg) Features() []string { return m.Names }
+
+func (c *LRColumn) value(x float64) float64 {
+	var v float64
+	switch c.Kind {
+	case colMissing:
+		if math.IsNaN(x) {
+			v = 1
+		}
+	case colOneHot, colLevel:
+		if x == c.Cat {
+			v = 1
+		}
+	case colHinge:
+		if math.IsNaN(x) {
+			v = c.Fill
+		} else {
+			if c.Log {
+				x = math.Log1p(math.Max(x, 0))
+			}
+			v = math.Max(0, x-c.Cat)
+		}
+	default:
+		if math.IsNaN(x) {
+			v = c.Fill
+		} else if c.Log {
+			v = math.Log1p(math.Max(x, 0))
+		} else {
+			v = x
+		}
+	}
+	return (v - c.Mean) / c.Scale
+}
+
+// PredictProba implements Model.
+func (m *LogReg) PredictProba(X [][]float64, dst []float64) {
+	m.logits(X, dst)
+	for i, v := range dst {
+		dst[i] = sigmoid(v)
+	}
+}
+
+// logits writes the raw log-odds of every row into dst.
+func (m *LogReg) logits(X [][]float64, dst []float64) {
+	for i := range dst {
+		dst[i] = m.Intercept
+	}
+	for k := range m.Cols {
+		c := &m.Cols[k]
+		col := X[c.Feature]
+		for i := range dst {
+			dst[i] += c.Coef * c.value(col[i])
+		}
+	}
+}
+
+// Explain implements Model: coefficient × (x − mean) per feature, summed
+// over the feature's expanded columns, in log-odds.
+func (m *LogReg) Explain(X [][]float64, row int, dst []float64) float64 {
+	clear(dst)
+	for k := range m.Cols {
+		c := &m.Cols[k]
+		dst[c.Feature] += c.Coef * c.value(X[c.Feature][row])
+	}
+	return m.Intercept
+}
+
+func sigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}
+
+func logit(p float64) float64 {
+	const eps = 1e-12
+	p = math.Min(math.Max(p, eps), 1-eps)
+	return math.Log(p / (1 - p))
+}
+
+// ErrNoVariance is returned when the labels hold a single class.
+var ErrNoVariance = errors.New("the labels hold a single class: need both churners and non-churners")
+
+// FitLogReg fits an L2-regularised logistic regression on ds with L-BFGS and
+// an analytic gradient. Missing numeric values are imputed with the training
+// mean and get a missing-indicator column; categorical features are one-hot.
+func FitLogReg(ctx context.Context, ds *Dataset, cfg LogRegConfig) (*LogReg, error) {
+	if err := cfg.Validate("logreg"); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	n := ds.Rows()
+	if n == 0 || len(ds.Y) != n {
+		return nil, fmt.Errorf("logreg: %d rows and %d labels", n, len(ds.Y))
+	}
+	w := ds.W
+	var pos, tot float64
+	for i, y := range ds.Y {
+		wi := 1.0
+		if w != nil {
+			wi = w[i]
+		}
+		pos += wi * y
+		tot += wi
+	}
+	if pos == 0 || pos == tot {
+		return nil, fmt.Errorf("logreg: %w", ErrNoVariance)
+	}
+	m := &LogReg{Names: append([]string(nil), ds.Names...), Params: cfg}
+	knots := cfg.Knots
+	if budget := 150_000_000 / max(1, n*len(ds.X)); knots > budget-2 {
+		knots = max(-1, budget-2)
+	}
+	for j, col := range ds.X {
+		cat := j < len(ds.Categorical) && ds.Categorical[j]
+		m.Cols = append(m.Cols, expandColumn(j, col, cat, !cfg.NoLogSkewed, knots)...)
+	}
+	// Design matrix Z (column-major, standardised); constant columns dropped.
+	kept := m.Cols[:0]
+	var Z [][]float64
+	for _, c := range m.Cols {
+		z := make([]float64, n)
+		var s, s2 float64
+		c.Mean, c.Scale = 0, 1
+		for i, x := range ds.X[c.Feature] {
+			v := c.value(x)
+			z[i] = v
+			s += v
+			s2 += v * v
+		}
+		mean := s / float64(n)
+		sd := math.Sqrt(math.Max(s2/float64(n)-mean*mean, 0))
+		if sd < 1e-12 {
+			continue
+		}
+		for i := range z {
+			z[i] = (z[i] - mean) / sd
+		}
+		c.Mean, c.Scale = mean, sd
+		kept = append(kept, c)
+		Z = append(Z, z)
+	}
+	m.Cols = kept
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := len(Z)
+	eta := make([]float64, n)
+	last := make([]float64, p+1)
+	lastF := math.NaN()
+	grad := make([]float64, p+1)
+	lam := 1 / cfg.C
+	eval := func(x []float64) {
+		if !math.IsNaN(lastF) && equalSlices(x, last) {
+			return
+		}
+		copy(last, x)
+		b := x[p]
+		for i := range eta {
+			eta[i] = b
+		}
+		for c, z := range Z {
+			wc := x[c]
+			for i, v := range z {
+				eta[i] += wc * v
+			}
+		}
+		var f float64
+		clear(grad)
+		for i, e := range eta {
+			wi := 1.0
+			if w != nil {
+				wi = w[i]
+			}
+			y := ds.Y[i]
+			// log(1+exp(e)) − y·e, stably
+			if e > 0 {
+				f += wi * (e + math.Log1p(math.Exp(-e)) - y*e)
+			} else {
+				f += wi * (math.Log1p(math.Exp(e)) - y*e)
+			}
+			eta[i] = wi * (sigmoid(e) - y) // residual, reused below
+		}
+		for c, z := range Z {
+			var g float64
+			for i, v := range z {
+				g += eta[i] * v
+			}
+			grad[c] = g + lam*x[c]
+			f += 0.5 * lam * x[c] * x[c]
+		}
+		var gb float64
+		for _, r := range eta {
+			gb += r
+		}
+		grad[p] = gb
+		lastF = f
+	}
+	prob := optimize.Problem{
+		Func: func(x []float64) float64 { eval(x); return lastF },
+		Grad: func(g, x []float64) { eval(x); copy(g, grad) },
+	}
+	x0 := make([]float64, p+1)
+	x0[p] = logit(pos / tot)
+	settings := &optimize.Settings{
+		MajorIterations:   cfg.MaxIter,
+		GradientThreshold: 1e-6 * math.Max(1, tot),
+	}
+	res, err := optimize.Minimize(prob, x0, settings, &optimize.LBFGS{})
+	if res == nil {
+		return nil, fmt.Errorf("logreg: optimisation failed: %w", err)
+	}
+	// Iteration limits and line-search stalls near the optimum still leave a
+	// usable solution; only a non-finite one is an error.
+	for _, v := range res.X {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("logreg: optimisation diverged (%v)", err)
+		}
+	}
+	for c := range m.Cols {
+		m.Cols[c].Coef = res.X[c]
+	}
+	m.Intercept = res.X[p]
+	return m, nil
+}
+
+func equalSlices(a, b []float64) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// expandColumn returns the design columns of feature j (unstandardised).
+func expandColumn(j int, col []float64, categorical, logSkewed bool, knots int) []LRColumn {
+	var nMiss int
+	for _, v := range col {
+		if math.IsNaN(v) {
+			nMiss++
+		}
+	}
+	n := len(col)
+	if nMiss == n {
+		return nil
+	}
+	var out []LRColumn
+	if categorical {
+		seen := map[float64]bool{}
+		var cats []float64
+		for _, v := range col {
+			if !math.IsNaN(v) && !seen[v] {
+				seen[v] = true
+				cats = append(cats, v)
+			}
+		}
+		slices.Sort(cats)
+		for _, v := range cats {
+			out = append(out, LRColumn{Feature: j, Kind: colOneHot, Cat: v, Scale: 1})
+		}
+	} else {
+		c := LRColumn{Feature: j, Kind: colNumeric, Scale: 1}
+		if logSkewed && skewedNonNegative(col) {
+			c.Log = true
+		}
+		var s float64
+		for _, v := range col {
+			if !math.IsNaN(v) {
+				if c.Log {
+					v = math.Log1p(math.Max(v, 0))
+				}
+				s += v
+			}
+		}
+		c.Fill = s / float64(n-nMiss)
+		out = append(out, c)
+		vals := make([]float64, 0, n-nMiss)
+		for _, v := range col {
+			if !math.IsNaN(v) {
+				if c.Log {
+					v = math.Log1p(math.Max(v, 0))
+				}
+				vals = append(vals, v)
+			}
+		}
+		slices.Sort(vals)
+		distinct := slices.Compact(slices.Clone(vals))
+		switch {
+		case len(distinct) >= 3 && len(distinct) <= 10:
+			for _, v := range distinct {
+				raw := v
+				if c.Log {
+					raw = math.Expm1(v)
+				}
+				out = append(out, LRColumn{Feature: j, Kind: colLevel, Cat: raw, Scale: 1})
+			}
+		case len(distinct) > 10 && knots > 0:
+			prev := math.Inf(-1)
+			for k := 1; k <= knots; k++ {
+				q := vals[k*len(vals)/(knots+1)]
+				if q <= prev || q >= vals[len(vals)-1] {
+					continue
+				}
+				prev = q
+				// the hinge of a missing value is the hinge of the fill value
+				out = append(out, LRColumn{Feature: j, Kind: colHinge, Cat: q, Log: c.Log, Fill: math.Max(0, c.Fill-q), Scale: 1})
+			}
+		}
+	}
+	if nMiss > 0 {
+		out = append(out, LRColumn{Feature: j, Kind: colMissing, Scale: 1})
+	}
+	return out
+}
+
+// skewedNonNegative reports whether the non-missing values are ≥ 0 with a
+// sample skewness above 2.
+func skewedNonNegative(col []float64) bool {
+	var n, s float64
+	for _, v := range col {
+		if math.IsNaN(v) {
+			continue
+		}
+		if v < 0 {
+			return false
+		}
+		n++
+		s += v
+	}
+	if n < 3 {
+		return false
+	}
+	mean := s / n
+	var m2, m3 float64
+	for _, v := range col {
+		if math.IsNaN(v) {
+			continue
+		}
+		d := v - mean
+		m2 += d * d
+		m3 += d * d * d
+	}
+	m2 /= n
+	m3 /= n
+	if m2 <= 0 {
+		return false
+	}
+	return m3/math.Pow(m2, 1.5) > 2
+}
