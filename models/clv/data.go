@@ -36,12 +36,12 @@ type compressed struct {
 	x, tx, T, w []float64
 	total       float64 // Σ w (number of customers)
 
-	xs, Ts, txs   []float64 // distinct values, ascending
-	xi, Ti, txi   []int32   // per row index into xs, Ts, txs
-	wx            []float64 // Σ w per distinct x
-	w0T           []float64 // Σ w per distinct T over rows with x = 0
-	maxX          float64
-	repeaters     float64 // Σ w over rows with x > 0
+	xs, Ts, txs []float64 // distinct values, ascending
+	xi, Ti, txi []int32   // per row index into xs, Ts, txs
+	wx          []float64 // Σ w per distinct x
+	w0T         []float64 // Σ w per distinct T over rows with x = 0
+	maxX        float64
+	repeaters   float64 // Σ w over rows with x > 0
 }
 
 type rowKey struct{ x, tx, T float64 }
