@@ -1,0 +1,174 @@
+package churn
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// maxValueBins is the largest number of value bins a feature may have: codes
+// 0..254 hold values and one more code holds "missing", so a bin code always
+// fits a byte.
+const maxValueBins = 255
+
+// binSampleRows caps the number of values per feature that are sorted to find
+// the quantile cut points.
+const binSampleRows = 200_000
+
+// featureBins describes how one feature's raw values map to bin codes.
+//
+// Numeric: code(x) is the smallest k with x <= Cuts[k], or len(Cuts) when x
+// is above every cut; there are NBins = len(Cuts)+1 value bins. Categorical:
+// code(x) = x for integer codes 0..NBins-1 (codes above 254 fold into 254).
+// Missing values (NaN, and for categorical features negative, fractional or
+// unseen codes) take code NBins.
+type featureBins struct {
+	Categorical bool      `json:"categorical,omitempty"`
+	NBins       int       `json:"nbins"`
+	Cuts        []float64 `json:"cuts,omitempty"`
+}
+
+// missing is the bin code of a missing value.
+func (fb *featureBins) missing() uint8 { return uint8(fb.NBins) }
+
+// code returns the bin code of x.
+func (fb *featureBins) code(x float64) uint8 {
+	if x != x {
+		return uint8(fb.NBins)
+	}
+	if fb.Categorical {
+		return catCode(x, fb.NBins)
+	}
+	// branch-light binary search for the first cut >= x
+	cuts := fb.Cuts
+	lo, n := 0, len(cuts)
+	for n > 0 {
+		half := n >> 1
+		if cuts[lo+half] < x {
+			lo += half + 1
+			n -= half + 1
+		} else {
+			n = half
+		}
+	}
+	return uint8(lo)
+}
+
+// catCode maps a categorical code to its bin; anything that is not a known
+// non-negative integer code is missing (nbins).
+func catCode(x float64, nbins int) uint8 {
+	if !(x >= 0) || x != math.Trunc(x) {
+		return uint8(nbins)
+	}
+	c := int(min(x, maxValueBins-1))
+	if c >= nbins {
+		return uint8(nbins)
+	}
+	return uint8(c)
+}
+
+// buildBins finds the cut points of one feature from (a sample of) its values.
+func buildBins(col []float64, categorical bool, maxBins int, rng *rand.Rand) featureBins {
+	if categorical {
+		hi := -1
+		for _, x := range col {
+			if x >= 0 && x == math.Trunc(x) && int(min(x, maxValueBins-1)) > hi {
+				hi = int(min(x, maxValueBins-1))
+			}
+		}
+		return featureBins{Categorical: true, NBins: max(hi+1, 1)}
+	}
+	var vals []float64
+	if len(col) <= binSampleRows {
+		vals = make([]float64, 0, len(col))
+		for _, x := range col {
+			if x == x {
+				vals = append(vals, x)
+			}
+		}
+	} else {
+		vals = make([]float64, 0, binSampleRows)
+		for range binSampleRows {
+			if x := col[rng.IntN(len(col))]; x == x {
+				vals = append(vals, x)
+			}
+		}
+	}
+	if len(vals) == 0 {
+		return featureBins{NBins: 1}
+	}
+	slices.Sort(vals)
+	// distinct values and their counts
+	distinct := vals[:0:0]
+	counts := []int{}
+	for i, x := range vals {
+		if i == 0 || x != vals[i-1] {
+			distinct = append(distinct, x)
+			counts = append(counts, 1)
+		} else {
+			counts[len(counts)-1]++
+		}
+	}
+	var cuts []float64
+	if len(distinct) <= maxBins {
+		for i := 1; i < len(distinct); i++ {
+			cuts = append(cuts, midpoint(distinct[i-1], distinct[i]))
+		}
+	} else {
+		// greedy equal-frequency bins; a heavy value gets a bin of its own
+		remaining := len(vals)
+		binsLeft := maxBins
+		acc := 0
+		for i := 0; i < len(distinct)-1 && binsLeft > 1; i++ {
+			acc += counts[i]
+			target := float64(remaining) / float64(binsLeft)
+			if float64(acc) >= target || float64(acc+counts[i+1]) > 1.5*target && acc > 0 && float64(counts[i+1]) >= target {
+				cuts = append(cuts, midpoint(distinct[i], distinct[i+1]))
+				remaining -= acc
+				acc = 0
+				binsLeft--
+			}
+		}
+	}
+	return featureBins{NBins: len(cuts) + 1, Cuts: cuts}
+}
+
+func midpoint(a, b float64) float64 {
+	m := a + (b-a)/2
+	if m <= a || m > b || math.IsInf(m, 0) {
+		return a
+	}
+	return m
+}
+
+// binnedMatrix is a row-major matrix of bin codes: Codes[i*F+j] is feature j
+// of row i.
+type binnedMatrix struct {
+	F     int
+	N     int
+	Codes []uint8
+}
+
+// binRows bins the rows of X (column-major) into a row-major code matrix,
+// in parallel over row blocks.
+func binRows(X [][]float64, bins []featureBins, threads int) *binnedMatrix {
+	F := len(X)
+	n := 0
+	if F > 0 {
+		n = len(X[0])
+	}
+	m := &binnedMatrix{F: F, N: n, Codes: make([]uint8, n*F)}
+	const block = 4096
+	gbParallelFor(threads, (n+block-1)/block, func(b int) {
+		lo, hi := b*block, min((b+1)*block, n)
+		for j := range F {
+			fb := &bins[j]
+			col := X[j][lo:hi]
+			codes := m.Codes
+			for i, x := range col {
+				codes[(lo+i)*F+j] = fb.code(x)
+			}
+		}
+	})
+	return m
+}

@@ -1,0 +1,489 @@
+package churn
+
+import (
+	"math"
+	"slices"
+)
+
+// gbTrainer holds the binned training data and the buffers reused across
+// boosting rounds.
+type gbTrainer struct {
+	cfg     GBDTConfig
+	F, n    int
+	threads int
+	bins    []featureBins
+	off     []int // histogram offset of each feature; feature j has off[j+1]-off[j] slots
+	bm      *binnedMatrix
+	gh      []gradPair
+	rows    []int32 // the row sample of the current tree, partitioned by node
+	tmp     []int32
+	pool    [][]gradPair
+	counts  []int
+}
+
+// bNode is a node of a tree being grown.
+type bNode struct {
+	start, end int // rows[start:end] reached the node
+	depth      int
+	G, H       float64
+	value      float64 // leaf value, learning rate applied
+	leaf       bool
+	feat       int32
+	left       [4]uint64 // bin codes routed left (missing code included)
+	bin        int       // numeric: codes <= bin go left
+	cat        bool
+	gain       float64
+	l, r       int32
+}
+
+type builtTree struct {
+	nodes  []bNode
+	leaves []int32
+}
+
+// splitCand is the best split found for a node.
+type splitCand struct {
+	gain        float64 // G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ)
+	feat        int32
+	bin         int
+	cat         bool
+	defaultLeft bool
+	left        [4]uint64 // categorical: category bins routed left
+	GL, HL      float64
+	ok          bool
+}
+
+func (a *splitCand) better(b *splitCand) bool {
+	return b.ok && (!a.ok || b.gain > a.gain)
+}
+
+type pendingNode struct {
+	id    int32
+	hist  []gradPair
+	split splitCand
+}
+
+// Rows below which a node's histogram is built on one goroutine.
+const parallelNodeRows = 8192
+
+func (t *gbTrainer) getHist() []gradPair {
+	if k := len(t.pool); k > 0 {
+		h := t.pool[k-1]
+		t.pool = t.pool[:k-1]
+		return h
+	}
+	return make([]gradPair, t.off[t.F])
+}
+
+func (t *gbTrainer) putHist(h []gradPair) {
+	if h != nil {
+		t.pool = append(t.pool, h)
+	}
+}
+
+// featChunks splits the allowed features into groups handled by one task.
+func (t *gbTrainer) featChunks(feats []int32, rows int) [][]int32 {
+	if rows < parallelNodeRows || t.threads <= 1 {
+		return [][]int32{feats}
+	}
+	k := min(len(feats), 4*t.threads)
+	out := make([][]int32, 0, k)
+	for c := range k {
+		out = append(out, feats[c*len(feats)/k:(c+1)*len(feats)/k])
+	}
+	return out
+}
+
+// buildHistSplit fills hist for the features of feats from rows and returns
+// the best split among them.
+func (t *gbTrainer) buildHistSplit(rows []int32, hist []gradPair, feats []int32, G, H float64) splitCand {
+	chunks := t.featChunks(feats, len(rows))
+	res := make([]splitCand, len(chunks))
+	gbParallelFor(t.threads, len(chunks), func(c int) {
+		cf := chunks[c]
+		for _, j := range cf {
+			clear(hist[t.off[j]:t.off[j+1]])
+		}
+		t.accumulate(rows, hist, cf)
+		res[c] = t.bestSplit(hist, cf, G, H)
+	})
+	var best splitCand
+	for i := range res {
+		if best.better(&res[i]) {
+			best = res[i]
+		}
+	}
+	return best
+}
+
+// subtractSplit turns parent into parent − small (the sibling's histogram)
+// and returns the best split of the sibling.
+func (t *gbTrainer) subtractSplit(parent, small []gradPair, feats []int32, rows int, G, H float64) splitCand {
+	chunks := t.featChunks(feats, rows)
+	res := make([]splitCand, len(chunks))
+	gbParallelFor(t.threads, len(chunks), func(c int) {
+		cf := chunks[c]
+		for _, j := range cf {
+			p, s := parent[t.off[j]:t.off[j+1]], small[t.off[j]:t.off[j+1]]
+			for k := range p {
+				p[k].g -= s[k].g
+				p[k].h -= s[k].h
+			}
+		}
+		res[c] = t.bestSplit(parent, cf, G, H)
+	})
+	var best splitCand
+	for i := range res {
+		if best.better(&res[i]) {
+			best = res[i]
+		}
+	}
+	return best
+}
+
+// accumulate adds the gradient pairs of rows into the histograms of feats.
+// Each bin sums its rows in row order, so the result does not depend on the
+// number of goroutines.
+func (t *gbTrainer) accumulate(rows []int32, hist []gradPair, feats []int32) {
+	F := t.F
+	codes := t.bm.Codes
+	gh := t.gh
+	off := t.off
+	if len(feats) == F {
+		// all features: walk each row's codes contiguously
+		for _, r := range rows {
+			p := gh[r]
+			row := codes[int(r)*F : int(r)*F+F]
+			for j, c := range row {
+				e := &hist[off[j]+int(c)]
+				e.g += p.g
+				e.h += p.h
+			}
+		}
+		return
+	}
+	fo := make([]int, len(feats))
+	for k, j := range feats {
+		fo[k] = off[j]
+	}
+	for _, r := range rows {
+		p := gh[r]
+		row := codes[int(r)*F : int(r)*F+F]
+		for k, j := range feats {
+			e := &hist[fo[k]+int(row[j])]
+			e.g += p.g
+			e.h += p.h
+		}
+	}
+}
+
+// bestSplit scans the histograms of feats for the best split of a node with
+// gradient sum G and hessian sum H.
+func (t *gbTrainer) bestSplit(hist []gradPair, feats []int32, G, H float64) splitCand {
+	lam := t.cfg.Lambda
+	mcw := max(t.cfg.MinChildWeight, 1e-12)
+	parent := G * G / (H + lam)
+	minGain := max(2*t.cfg.MinSplitGain, 1e-12)
+	var best splitCand
+	consider := func(j int32, bin int, cat, dl bool, gl, hl float64) bool {
+		hr := H - hl
+		if hl < mcw || hr < mcw {
+			return false
+		}
+		gr := G - gl
+		g := gl*gl/(hl+lam) + gr*gr/(hr+lam) - parent
+		if g > minGain && (!best.ok || g > best.gain) {
+			best = splitCand{gain: g, feat: j, bin: bin, cat: cat, defaultLeft: dl, GL: gl, HL: hl, ok: true}
+			return true
+		}
+		return false
+	}
+	var order []catStat
+	for _, j := range feats {
+		h := hist[t.off[j]:t.off[j+1]]
+		nb := len(h) - 1
+		miss := h[nb]
+		if !t.bins[j].Categorical {
+			var gl, hl float64
+			for b := range nb - 1 + boolInt(miss.h > 0) {
+				gl += h[b].g
+				hl += h[b].h
+				consider(j, b, false, false, gl, hl) // at b = nb-1: values left, missing right
+				if miss.h > 0 && b < nb-1 {
+					consider(j, b, false, true, gl+miss.g, hl+miss.h)
+				}
+			}
+			continue
+		}
+		order = order[:0]
+		for c := range nb {
+			if h[c].h > 0 {
+				order = append(order, catStat{c, h[c].g / (h[c].h + lam)})
+			}
+		}
+		if len(order) < 2 && miss.h == 0 {
+			continue
+		}
+		slices.SortFunc(order, func(a, b catStat) int {
+			if a.key != b.key {
+				if a.key < b.key {
+					return -1
+				}
+				return 1
+			}
+			return a.c - b.c
+		})
+		var gl, hl float64
+		bestK, bestDL := -1, false
+		for k := range len(order) - 1 + boolInt(miss.h > 0) {
+			c := order[k].c
+			gl += h[c].g
+			hl += h[c].h
+			if consider(j, k, true, false, gl, hl) {
+				bestK, bestDL = k, false
+			}
+			if miss.h > 0 && k < len(order)-1 && consider(j, k, true, true, gl+miss.g, hl+miss.h) {
+				bestK, bestDL = k, true
+			}
+		}
+		if bestK >= 0 && best.feat == j && best.cat {
+			best.left = [4]uint64{}
+			for _, s := range order[:bestK+1] {
+				best.left[s.c>>6] |= 1 << (s.c & 63)
+			}
+			best.defaultLeft = bestDL
+		}
+	}
+	return best
+}
+
+type catStat struct {
+	c   int
+	key float64
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// growTree grows one tree on rows (partitioned in place) using features
+// feats.
+func (t *gbTrainer) growTree(rows []int32, feats []int32) *builtTree {
+	cfg := &t.cfg
+	maxLeaves := cfg.MaxLeaves
+	if maxLeaves == 0 {
+		maxLeaves = 1 << min(cfg.MaxDepth, 30)
+	}
+	bt := &builtTree{nodes: make([]bNode, 1, 2*min(maxLeaves, 1024))}
+	root := &bt.nodes[0]
+	root.start, root.end = 0, len(rows)
+	var G, H float64
+	for _, r := range rows {
+		G += t.gh[r].g
+		H += t.gh[r].h
+	}
+	root.G, root.H = G, H
+	canSplit := func(n *bNode) bool {
+		return n.depth < cfg.MaxDepth && n.H >= 2*cfg.MinChildWeight && n.end-n.start >= 2
+	}
+	var queue []pendingNode
+	if canSplit(root) {
+		h := t.getHist()
+		s := t.buildHistSplit(rows, h, feats, G, H)
+		if s.ok {
+			queue = append(queue, pendingNode{0, h, s})
+		} else {
+			t.putHist(h)
+		}
+	}
+	nleaves := 1
+	for len(queue) > 0 && nleaves < maxLeaves {
+		bi := 0
+		for i := range queue {
+			if queue[i].split.gain > queue[bi].split.gain {
+				bi = i
+			}
+		}
+		p := queue[bi]
+		queue = slices.Delete(queue, bi, bi+1)
+		s := p.split
+		nd := &bt.nodes[p.id]
+		nd.feat, nd.cat, nd.bin, nd.gain = s.feat, s.cat, s.bin, s.gain
+		fb := &t.bins[s.feat]
+		if s.cat {
+			nd.left = s.left
+		} else {
+			for c := 0; c <= s.bin; c++ {
+				nd.left[c>>6] |= 1 << (c & 63)
+			}
+		}
+		miss := fb.NBins
+		dl := s.defaultLeft
+		if t.missingHess(p.hist, s.feat) == 0 {
+			dl = s.HL >= nd.H-s.HL // no missing here: send future ones to the bigger side
+		}
+		if dl {
+			nd.left[miss>>6] |= 1 << (miss & 63)
+		}
+		nl := t.partition(rows[nd.start:nd.end], t.tmp[nd.start:nd.end], int(s.feat), &nd.left)
+		l := bNode{start: nd.start, end: nd.start + nl, depth: nd.depth + 1, G: s.GL, H: s.HL}
+		r := bNode{start: nd.start + nl, end: nd.end, depth: nd.depth + 1, G: nd.G - s.GL, H: nd.H - s.HL}
+		nd.l, nd.r = int32(len(bt.nodes)), int32(len(bt.nodes)+1)
+		bt.nodes = append(bt.nodes, l, r)
+		nleaves++
+		ri := int32(len(bt.nodes) - 1)
+		lp, rp := &bt.nodes[ri-1], &bt.nodes[ri]
+		needL, needR := canSplit(lp), canSplit(rp)
+		if !needL && !needR {
+			t.putHist(p.hist)
+			continue
+		}
+		// build the smaller child's histogram, derive the larger by subtraction
+		small, large := ri-1, ri
+		if rp.end-rp.start < lp.end-lp.start {
+			small, large = ri, ri-1
+		}
+		sn, ln := &bt.nodes[small], &bt.nodes[large]
+		needS, needLg := canSplit(sn), canSplit(ln)
+		hs := t.getHist()
+		ss := t.buildHistSplit(rows[sn.start:sn.end], hs, feats, sn.G, sn.H)
+		if needLg {
+			ls := t.subtractSplit(p.hist, hs, feats, ln.end-ln.start, ln.G, ln.H)
+			if ls.ok {
+				queue = append(queue, pendingNode{large, p.hist, ls})
+			} else {
+				t.putHist(p.hist)
+			}
+		} else {
+			t.putHist(p.hist)
+		}
+		if needS && ss.ok {
+			queue = append(queue, pendingNode{small, hs, ss})
+		} else {
+			t.putHist(hs)
+		}
+	}
+	for _, p := range queue {
+		t.putHist(p.hist)
+	}
+	for i := range bt.nodes {
+		nd := &bt.nodes[i]
+		if nd.l == 0 {
+			nd.leaf = true
+			nd.value = -nd.G / (nd.H + cfg.Lambda) * cfg.LearningRate
+			bt.leaves = append(bt.leaves, int32(i))
+		}
+	}
+	return bt
+}
+
+// missingHess is the hessian sum in feature j's missing bin.
+func (t *gbTrainer) missingHess(hist []gradPair, j int32) float64 {
+	return hist[t.off[j+1]-1].h
+}
+
+// partition reorders seg stably so the rows going left come first and
+// returns their number; tmp is scratch of the same length.
+func (t *gbTrainer) partition(seg, tmp []int32, feat int, left *[4]uint64) int {
+	F := t.F
+	codes := t.bm.Codes
+	part := func(seg, tmp []int32) (nl int) {
+		nr := 0
+		for _, r := range seg {
+			c := codes[int(r)*F+feat]
+			if left[c>>6]>>(c&63)&1 != 0 {
+				seg[nl] = r
+				nl++
+			} else {
+				tmp[nr] = r
+				nr++
+			}
+		}
+		copy(seg[nl:], tmp[:nr])
+		return nl
+	}
+	const chunk = 1 << 15
+	if len(seg) < 2*chunk || t.threads <= 1 {
+		return part(seg, tmp)
+	}
+	nch := (len(seg) + chunk - 1) / chunk
+	if cap(t.counts) < nch {
+		t.counts = make([]int, nch)
+	}
+	counts := t.counts[:nch]
+	gbParallelFor(t.threads, nch, func(c int) {
+		lo, hi := c*chunk, min((c+1)*chunk, len(seg))
+		counts[c] = part(seg[lo:hi], tmp[lo:hi])
+	})
+	// seg chunks are now [lefts, rights]; gather all lefts then all rights
+	total := 0
+	for _, k := range counts {
+		total += k
+	}
+	gbParallelFor(t.threads, nch, func(c int) {
+		lo, hi := c*chunk, min((c+1)*chunk, len(seg))
+		lpos, rpos := 0, total
+		for d := range c {
+			lpos += counts[d]
+			rpos += min((d+1)*chunk, len(seg)) - d*chunk - counts[d]
+		}
+		copy(tmp[lpos:], seg[lo:lo+counts[c]])
+		copy(tmp[rpos:], seg[lo+counts[c]:hi])
+	})
+	gbParallelFor(t.threads, nch, func(c int) {
+		lo, hi := c*chunk, min((c+1)*chunk, len(seg))
+		copy(seg[lo:hi], tmp[lo:hi])
+	})
+	return total
+}
+
+// predictBinned is the tree's output for row i of a binned matrix.
+func (bt *builtTree) predictBinned(bm *binnedMatrix, i int) float64 {
+	n := &bt.nodes[0]
+	for !n.leaf {
+		c := bm.Codes[i*bm.F+int(n.feat)]
+		if n.left[c>>6]>>(c&63)&1 != 0 {
+			n = &bt.nodes[n.l]
+		} else {
+			n = &bt.nodes[n.r]
+		}
+	}
+	return n.value
+}
+
+// export converts the grown tree to its serialisable form.
+func (bt *builtTree) export(bins []featureBins) Tree {
+	out := Tree{Nodes: make([]TreeNode, len(bt.nodes))}
+	for i := range bt.nodes {
+		n := &bt.nodes[i]
+		o := &out.Nodes[i]
+		o.Cover = n.H
+		if n.leaf {
+			o.Feature = -1
+			o.Value = n.value
+			continue
+		}
+		fb := &bins[n.feat]
+		miss := fb.NBins
+		o.Feature = n.feat
+		o.Left, o.Right = n.l, n.r
+		o.Gain = n.gain / 2
+		o.DefaultLeft = n.left[miss>>6]>>(miss&63)&1 != 0
+		if n.cat {
+			words := (fb.NBins + 63) / 64
+			o.Cats = make([]uint64, words)
+			copy(o.Cats, n.left[:words])
+			if miss>>6 < words {
+				o.Cats[miss>>6] &^= 1 << (miss & 63) // keep only category bits
+			}
+		} else if n.bin < len(fb.Cuts) {
+			o.Threshold = fb.Cuts[n.bin]
+		} else {
+			o.Threshold = math.MaxFloat64
+		}
+	}
+	return out
+}
