@@ -24,6 +24,8 @@ type Config struct {
 	Churn features.ChurnConfig `yaml:"churn,omitempty" json:"churn,omitempty"`
 	// Stores says where publish writes.
 	Stores stores.Config `yaml:"stores,omitempty" json:"stores,omitempty"`
+	// Schedule says when runs happen and where the ledger and job queue live (run_config.go).
+	Schedule ScheduleConfig `yaml:"schedule,omitempty" json:"schedule,omitempty"`
 
 	// path is the config file's absolute path; relative paths resolve against its directory.
 	path string
