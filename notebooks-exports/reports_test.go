@@ -351,3 +351,35 @@ func TestDataFilesReadBack(t *testing.T) {
 		}
 	}
 }
+
+func TestExportForNotebooks(t *testing.T) {
+	dir := t.TempDir()
+	n := 200000
+	ids := make([]string, n)
+	v := make([]float64, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("c%06d", i)
+		v[i] = float64(i) / 7
+		if i%11 == 0 {
+			v[i] = math.NaN()
+		}
+	}
+	src := filepath.Join(dir, "src.parquet")
+	if err := WriteParquet(src, &Table{Columns: []Column{S("customer_id", ids), F("x", v)}}); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := ExportForNotebooks(context.Background(), src, filepath.Join(dir, "exports"), "scores")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Rows != int64(n) || ex.Columns != 2 {
+		t.Fatalf("export %+v", ex)
+	}
+	rows, schema, err := ReadIPCRows(ex.IPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != int64(n) || schema.Field(0).Name != "customer_id" || !schema.Field(1).Nullable {
+		t.Fatalf("IPC rows %d schema %v", rows, schema)
+	}
+}
