@@ -1,0 +1,1277 @@
+package features
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/retainlab/retain/datasets"
+)
+
+const (
+	dayUS   = int64(24 * time.Hour / time.Microsecond)
+	weekUS  = 7 * dayUS
+	monthUS = int64(30.4375 * float64(dayUS))
+)
+
+// Options control a build.
+type Options struct {
+	// Cutoffs are the as-of times D (at least one). Only records dated
+	// strictly before D feed the features of cutoff D.
+	Cutoffs []time.Time
+	// Churn defines population and label (defaults: orders, 90d, no lookback).
+	Churn ChurnConfig
+	// Workers is how many shards are processed at once (default GOMAXPROCS).
+	Workers int
+	// Progress, when set, is called after each shard (from any goroutine,
+	// serialised).
+	Progress func(doneShards, totalShards int)
+}
+
+// Frame is a built (or read) features table in column-major form: X[j][i] is
+// feature j of row i, NaN marks null. Rows are ordered by cutoff, then shard,
+// then customer_id.
+type Frame struct {
+	Names    []string      // feature names, len(X)
+	Registry []Def         // one per feature, same order
+	IDs      []string      // customer_id per row
+	Cutoffs  []time.Time   // cutoff per row (UTC)
+	X        [][]float64   // column-major features
+	Labels   []float64     // churned 0/1 per row, NaN when the horizon is not observable
+	Horizon  time.Duration // churn horizon the labels use
+	Kind     string        // churn kind (orders or subscriptions)
+	// ObservedUntil is the latest record time of the label table: labels of a
+	// cutoff D are known when D+horizon <= ObservedUntil.
+	ObservedUntil time.Time
+}
+
+// Rows is the number of rows.
+func (f *Frame) Rows() int { return len(f.IDs) }
+
+// Column returns feature name's column, or nil.
+func (f *Frame) Column(name string) []float64 {
+	for j, n := range f.Names {
+		if n == name {
+			return f.X[j]
+		}
+	}
+	return nil
+}
+
+// Categorical reports per feature whether it holds category codes.
+func (f *Frame) Categorical() []bool {
+	out := make([]bool, len(f.Registry))
+	for j, d := range f.Registry {
+		out[j] = d.Kind == Categorical
+	}
+	return out
+}
+
+// snapshotTables discovers which tables a snapshot holds and its shard count.
+func snapshotTables(dir string) (present map[datasets.Table]bool, shards int, err error) {
+	present = map[datasets.Table]bool{}
+	for _, t := range datasets.Tables {
+		parts, _ := filepath.Glob(filepath.Join(dir, string(t), "part-*.parquet"))
+		if len(parts) == 0 {
+			continue
+		}
+		present[t] = true
+		if len(parts) > shards {
+			shards = len(parts)
+		}
+	}
+	if shards == 0 {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, 0, fmt.Errorf("features: no snapshot at %s (run retain extract first): %w", dir, err)
+		}
+		return nil, 0, fmt.Errorf("features: snapshot %s holds no table shards (run retain extract first)", dir)
+	}
+	return present, shards, nil
+}
+
+// layout is the column layout of the fixed features of one build.
+type layout struct {
+	groups  []group
+	base    map[datasets.Table]int // first column of each present group
+	profile int
+	nFixed  int
+	defs    []Def
+	fams    [famN]family
+	hasFam  [famN]bool
+}
+
+func newLayout(present map[datasets.Table]bool) *layout {
+	l := &layout{base: map[datasets.Table]int{}, fams: families()}
+	for _, g := range groups() {
+		if g.table != "" && !present[g.table] {
+			continue
+		}
+		if g.table == "" {
+			l.profile = l.nFixed
+		} else {
+			l.base[g.table] = l.nFixed
+		}
+		l.groups = append(l.groups, g)
+		l.defs = append(l.defs, g.defs...)
+		l.nFixed += len(g.defs)
+	}
+	for f := range l.fams {
+		l.hasFam[f] = present[l.fams[f].table]
+	}
+	return l
+}
+
+// Build computes the features of every eligible customer at every cutoff
+// from the snapshot in dir (datasets' snapshot layout). Shards are processed
+// in parallel, each in one sequential pass over its (customer, time)-sorted
+// rows; memory is bounded by the shards in flight plus the output.
+func Build(ctx context.Context, dir string, opts Options) (*Frame, error) {
+	if len(opts.Cutoffs) == 0 {
+		return nil, badConfigf("features: at least one cutoff (as-of date) is required")
+	}
+	if err := opts.Churn.Validate(); err != nil {
+		return nil, err
+	}
+	present, shards, err := snapshotTables(dir)
+	if err != nil {
+		return nil, err
+	}
+	kind := opts.Churn.KindOrDefault()
+	labelTable := datasets.Orders
+	if kind == KindSubscriptions {
+		labelTable = datasets.Subscriptions
+	}
+	if !present[labelTable] {
+		return nil, badConfigf("features: churn.kind %s needs the %s table, which snapshot %s does not hold", kind, labelTable, dir)
+	}
+	cut := make([]int64, len(opts.Cutoffs))
+	for i, c := range opts.Cutoffs {
+		cut[i] = c.UTC().UnixMicro()
+	}
+	sort.Slice(cut, func(a, b int) bool { return cut[a] < cut[b] })
+	for i := 1; i < len(cut); i++ {
+		if cut[i] == cut[i-1] {
+			return nil, badConfigf("features: cutoff %s given twice", time.UnixMicro(cut[i]).UTC().Format(time.DateOnly))
+		}
+	}
+	lay := newLayout(present)
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	spec := buildSpec{
+		dir: dir, present: present, lay: lay, cutoffs: cut, kind: kind,
+		horizon:  int64(opts.Churn.HorizonDuration() / time.Microsecond),
+		lookback: int64(opts.Churn.LookbackDuration() / time.Microsecond),
+	}
+	outs := make([]*shardOut, shards)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	var mu sync.Mutex
+	done := 0
+	for s := 0; s < shards; s++ {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			o, err := buildShard(gctx, &spec, s)
+			if err != nil {
+				return err
+			}
+			outs[s] = o
+			if opts.Progress != nil {
+				mu.Lock()
+				done++
+				opts.Progress(done, shards)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return assemble(&spec, outs, opts.Churn.HorizonDuration()), nil
+}
+
+type buildSpec struct {
+	dir      string
+	present  map[datasets.Table]bool
+	lay      *layout
+	cutoffs  []int64
+	kind     string
+	horizon  int64
+	lookback int64
+}
+
+// block is the output of one shard for one cutoff.
+type block struct {
+	ids    []string
+	fixed  [][]float64   // nFixed columns
+	fam    [][][]float64 // per family: per (local category × sub) column
+	labels []float64     // 0/1 before observability is known
+}
+
+// shardOut is one shard's output.
+type shardOut struct {
+	blocks   []block
+	catNames [][]string // per fixed column: local category names (nil for numeric)
+	famNames [famN][]string
+	maxTime  int64 // latest record time of the label table in this shard
+}
+
+// tableCols holds one table's columns of a shard.
+type tableCols struct {
+	n    int
+	ids  strCol
+	runs []int32 // run starts per customer, plus n
+	t    []int64 // the table's time column
+}
+
+func (tc *tableCols) load(ctx context.Context, r *shardReader, t datasets.Table) error {
+	var err error
+	tc.n = r.rows
+	if tc.ids, err = r.strings(ctx, "customer_id"); err != nil {
+		return err
+	}
+	if tc.t, err = r.times(ctx, datasets.Specs[t].TimeCol); err != nil {
+		return err
+	}
+	tc.runs = tc.runs[:0]
+	if tc.n > 0 {
+		tc.runs = append(tc.runs, 0)
+	}
+	prev := []byte(nil)
+	for i := 0; i < tc.n; i++ {
+		id := tc.ids.bytes(i)
+		if i > 0 {
+			c := bytes.Compare(prev, id)
+			if c > 0 {
+				return badConfigf("features: %s is not sorted by customer_id at row %d (%q after %q): re-run retain extract", r.path, i, id, prev)
+			}
+			if c < 0 {
+				tc.runs = append(tc.runs, int32(i))
+			} else if t != datasets.Customers && tc.t[i] < tc.t[i-1] && tc.t[i-1] != noTime {
+				return badConfigf("features: %s is not sorted by (customer_id, %s) at row %d: re-run retain extract", r.path, datasets.Specs[t].TimeCol, i)
+			}
+		}
+		prev = id
+	}
+	tc.runs = append(tc.runs, int32(tc.n))
+	if tc.n == 0 {
+		tc.runs = tc.runs[:1]
+		tc.runs[0] = 0
+	}
+	return nil
+}
+
+func (tc *tableCols) nRuns() int { return len(tc.runs) - 1 }
+
+type ordersCols struct {
+	tableCols
+	amount, qty, discount      []float64
+	returned                   []int8
+	product, category, channel []int32
+}
+
+type eventsCols struct {
+	tableCols
+	typ []int32
+}
+
+type ticketsCols struct {
+	tableCols
+	closed   []int64
+	priority []int32
+}
+
+type surveysCols struct {
+	tableCols
+	nps, csat, ces []float64
+}
+
+type subsCols struct {
+	tableCols
+	ended          []int64
+	plan           []int32
+	mrr, failedPay []float64
+}
+
+type customersCols struct {
+	tableCols
+	country, segment, acq, gender []int32
+	birthYear                     []float64
+}
+
+// worker holds one shard's columns, interners and scratch space.
+type worker struct {
+	spec *buildSpec
+	ord  *ordersCols
+	ev   *eventsCols
+	tk   *ticketsCols
+	sv   *surveysCols
+	sub  *subsCols
+	cu   *customersCols
+
+	products, categories, channels, eventTypes, plans, priorities *interner
+	countries, segments, acqs, genders                            *interner
+	urgent                                                        []bool
+
+	gen                  uint32
+	seenProd, seenCat    []uint32
+	seenChan             []uint32
+	chanCount            []int32
+	evSeen               []uint32
+	evCount30, evCount90 []float64
+	row                  []float64
+	famRow               [famN][]float64
+}
+
+func shardPath(dir string, t datasets.Table, s int) string {
+	return datasets.ShardPath(dir, t, s)
+}
+
+func (w *worker) open(t datasets.Table, s int, dict []string) (*shardReader, error) {
+	if !w.spec.present[t] {
+		return nil, nil
+	}
+	p := shardPath(w.spec.dir, t, s)
+	if _, err := os.Stat(p); err != nil {
+		return nil, nil // a shard with no rows of this table
+	}
+	return openShard(p, dict)
+}
+
+func (w *worker) load(ctx context.Context, s int) error {
+	w.products, w.categories, w.channels = newInterner(), newInterner(), newInterner()
+	w.eventTypes, w.plans, w.priorities = newInterner(), newInterner(), newInterner()
+	w.countries, w.segments, w.acqs, w.genders = newInterner(), newInterner(), newInterner(), newInterner()
+	var err error
+	if r, err := w.open(datasets.Orders, s, []string{"product", "category", "channel"}); err != nil {
+		return err
+	} else if r != nil {
+		o := &ordersCols{}
+		err = func() error {
+			defer r.Close()
+			if err := o.load(ctx, r, datasets.Orders); err != nil {
+				return err
+			}
+			var err error
+			if o.amount, err = r.floats(ctx, "amount"); err != nil {
+				return err
+			}
+			if o.qty, err = r.floats(ctx, "quantity"); err != nil {
+				return err
+			}
+			if o.discount, err = r.floats(ctx, "discount"); err != nil {
+				return err
+			}
+			if o.returned, err = r.bools(ctx, "returned"); err != nil {
+				return err
+			}
+			if o.product, err = r.codes(ctx, "product", w.products); err != nil {
+				return err
+			}
+			if o.category, err = r.codes(ctx, "category", w.categories); err != nil {
+				return err
+			}
+			o.channel, err = r.codes(ctx, "channel", w.channels)
+			return err
+		}()
+		if err != nil {
+			return err
+		}
+		w.ord = o
+	}
+	if r, err := w.open(datasets.Events, s, []string{"event_type"}); err != nil {
+		return err
+	} else if r != nil {
+		e := &eventsCols{}
+		err = func() error {
+			defer r.Close()
+			if err := e.load(ctx, r, datasets.Events); err != nil {
+				return err
+			}
+			var err error
+			e.typ, err = r.codes(ctx, "event_type", w.eventTypes)
+			return err
+		}()
+		if err != nil {
+			return err
+		}
+		w.ev = e
+	}
+	if r, err := w.open(datasets.Tickets, s, []string{"priority"}); err != nil {
+		return err
+	} else if r != nil {
+		tk := &ticketsCols{}
+		err = func() error {
+			defer r.Close()
+			if err := tk.load(ctx, r, datasets.Tickets); err != nil {
+				return err
+			}
+			var err error
+			if tk.closed, err = r.times(ctx, "closed_at"); err != nil {
+				return err
+			}
+			tk.priority, err = r.codes(ctx, "priority", w.priorities)
+			return err
+		}()
+		if err != nil {
+			return err
+		}
+		w.tk = tk
+	}
+	if r, err := w.open(datasets.Surveys, s, nil); err != nil {
+		return err
+	} else if r != nil {
+		sv := &surveysCols{}
+		err = func() error {
+			defer r.Close()
+			if err := sv.load(ctx, r, datasets.Surveys); err != nil {
+				return err
+			}
+			var err error
+			if sv.nps, err = r.floats(ctx, "nps"); err != nil {
+				return err
+			}
+			if sv.csat, err = r.floats(ctx, "csat"); err != nil {
+				return err
+			}
+			sv.ces, err = r.floats(ctx, "ces")
+			return err
+		}()
+		if err != nil {
+			return err
+		}
+		w.sv = sv
+	}
+	if r, err := w.open(datasets.Subscriptions, s, []string{"plan"}); err != nil {
+		return err
+	} else if r != nil {
+		sb := &subsCols{}
+		err = func() error {
+			defer r.Close()
+			if err := sb.load(ctx, r, datasets.Subscriptions); err != nil {
+				return err
+			}
+			var err error
+			if sb.ended, err = r.times(ctx, "ended_at"); err != nil {
+				return err
+			}
+			if sb.plan, err = r.codes(ctx, "plan", w.plans); err != nil {
+				return err
+			}
+			if sb.mrr, err = r.floats(ctx, "mrr"); err != nil {
+				return err
+			}
+			sb.failedPay, err = r.floats(ctx, "failed_payments")
+			return err
+		}()
+		if err != nil {
+			return err
+		}
+		w.sub = sb
+	}
+	if r, err := w.open(datasets.Customers, s, []string{"country", "segment", "acquisition_channel", "gender"}); err != nil {
+		return err
+	} else if r != nil {
+		cu := &customersCols{}
+		err = func() error {
+			defer r.Close()
+			if err := cu.load(ctx, r, datasets.Customers); err != nil {
+				return err
+			}
+			var err error
+			if cu.country, err = r.codes(ctx, "country", w.countries); err != nil {
+				return err
+			}
+			if cu.segment, err = r.codes(ctx, "segment", w.segments); err != nil {
+				return err
+			}
+			if cu.acq, err = r.codes(ctx, "acquisition_channel", w.acqs); err != nil {
+				return err
+			}
+			if cu.gender, err = r.codes(ctx, "gender", w.genders); err != nil {
+				return err
+			}
+			cu.birthYear, err = r.floats(ctx, "birth_year")
+			return err
+		}()
+		if err != nil {
+			return err
+		}
+		w.cu = cu
+	}
+	_ = err
+	w.seenProd = make([]uint32, len(w.products.names))
+	w.seenCat = make([]uint32, len(w.categories.names))
+	w.seenChan = make([]uint32, len(w.channels.names))
+	w.chanCount = make([]int32, len(w.channels.names))
+	w.evSeen = make([]uint32, len(w.eventTypes.names))
+	w.evCount30 = make([]float64, len(w.eventTypes.names))
+	w.evCount90 = make([]float64, len(w.eventTypes.names))
+	w.urgent = make([]bool, len(w.priorities.names))
+	for i, p := range w.priorities.names {
+		p = strings.ToLower(strings.TrimSpace(p))
+		w.urgent[i] = p == "high" || p == "urgent" || p == "critical"
+	}
+	return nil
+}
+
+func buildShard(ctx context.Context, spec *buildSpec, s int) (*shardOut, error) {
+	w := &worker{spec: spec}
+	if err := w.load(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	lay := spec.lay
+	out := &shardOut{blocks: make([]block, len(spec.cutoffs)), catNames: make([][]string, lay.nFixed), maxTime: math.MinInt64}
+	if b, ok := lay.base[datasets.Orders]; ok {
+		out.catNames[b+oMainChannel] = w.channels.names
+		out.famNames[famChannels] = w.channels.names
+	}
+	if b, ok := lay.base[datasets.Subscriptions]; ok {
+		out.catNames[b+bPlan] = w.plans.names
+	}
+	if b, ok := lay.base[datasets.Customers]; ok {
+		out.catNames[b+cCountry] = w.countries.names
+		out.catNames[b+cSegment] = w.segments.names
+		out.catNames[b+cAcqChannel] = w.acqs.names
+		out.catNames[b+cGender] = w.genders.names
+	}
+	if lay.hasFam[famEvents] {
+		out.famNames[famEvents] = w.eventTypes.names
+	}
+	famWidth := [famN]int{}
+	for f := range famWidth {
+		famWidth[f] = len(out.famNames[f]) * len(lay.fams[f].subs)
+		w.famRow[f] = make([]float64, famWidth[f])
+	}
+	// Expected rows: customers in the label table.
+	est := 0
+	if spec.kind == KindSubscriptions {
+		est = w.sub.nRuns()
+	} else if w.ord != nil {
+		est = w.ord.nRuns()
+	}
+	for k := range out.blocks {
+		b := &out.blocks[k]
+		b.ids = make([]string, 0, est)
+		b.labels = make([]float64, 0, est)
+		b.fixed = make([][]float64, lay.nFixed)
+		for j := range b.fixed {
+			b.fixed[j] = make([]float64, 0, est)
+		}
+		for f := range famWidth {
+			b.fam = append(b.fam, make([][]float64, famWidth[f]))
+			for j := range b.fam[f] {
+				b.fam[f][j] = make([]float64, 0, est)
+			}
+		}
+	}
+	// Latest record time of the label table.
+	if spec.kind == KindSubscriptions {
+		if w.sub != nil {
+			for i, t := range w.sub.t {
+				if t != noTime && t > out.maxTime {
+					out.maxTime = t
+				}
+				if e := w.sub.ended[i]; e != noTime && e > out.maxTime {
+					out.maxTime = e
+				}
+			}
+		}
+	} else if w.ord != nil {
+		for _, r := range w.ord.runs[1:] {
+			if t := w.ord.t[r-1]; t != noTime && t > out.maxTime {
+				out.maxTime = t
+			}
+		}
+	}
+	w.row = make([]float64, lay.nFixed)
+
+	// Merge the customer runs of every table (all sorted by customer_id).
+	var tabs []*tableCols
+	var cur []int
+	idx := map[datasets.Table]int{}
+	add := func(t datasets.Table, tc *tableCols) {
+		idx[t] = len(tabs)
+		tabs = append(tabs, tc)
+		cur = append(cur, 0)
+	}
+	if w.ord != nil {
+		add(datasets.Orders, &w.ord.tableCols)
+	}
+	if w.ev != nil {
+		add(datasets.Events, &w.ev.tableCols)
+	}
+	if w.tk != nil {
+		add(datasets.Tickets, &w.tk.tableCols)
+	}
+	if w.sv != nil {
+		add(datasets.Surveys, &w.sv.tableCols)
+	}
+	if w.sub != nil {
+		add(datasets.Subscriptions, &w.sub.tableCols)
+	}
+	if w.cu != nil {
+		add(datasets.Customers, &w.cu.tableCols)
+	}
+	lo := make([]int, len(tabs))
+	hi := make([]int, len(tabs))
+	ti := func(t datasets.Table) int {
+		if i, ok := idx[t]; ok {
+			return i
+		}
+		return -1
+	}
+	iOrd, iEv, iTk, iSv, iSub, iCu := ti(datasets.Orders), ti(datasets.Events), ti(datasets.Tickets), ti(datasets.Surveys), ti(datasets.Subscriptions), ti(datasets.Customers)
+	nCust := 0
+	for {
+		minT := -1
+		var minID []byte
+		for t, tc := range tabs {
+			if cur[t] >= tc.nRuns() {
+				continue
+			}
+			id := tc.ids.bytes(int(tc.runs[cur[t]]))
+			if minT < 0 || bytes.Compare(id, minID) < 0 {
+				minT, minID = t, id
+			}
+		}
+		if minT < 0 {
+			break
+		}
+		for t, tc := range tabs {
+			lo[t], hi[t] = 0, 0
+			if cur[t] < tc.nRuns() && bytes.Equal(tc.ids.bytes(int(tc.runs[cur[t]])), minID) {
+				lo[t], hi[t] = int(tc.runs[cur[t]]), int(tc.runs[cur[t]+1])
+				cur[t]++
+			}
+		}
+		nCust++
+		if nCust&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		var id string
+		for k, D := range spec.cutoffs {
+			ok, label := w.customer(D, iOrd, iEv, iTk, iSv, iSub, iCu, lo, hi)
+			if !ok {
+				continue
+			}
+			if id == "" {
+				id = string(minID)
+			}
+			b := &out.blocks[k]
+			b.ids = append(b.ids, id)
+			b.labels = append(b.labels, label)
+			for j, v := range w.row {
+				b.fixed[j] = append(b.fixed[j], v)
+			}
+			for f := range b.fam {
+				for j, v := range w.famRow[f] {
+					b.fam[f][j] = append(b.fam[f][j], v)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func nan() float64 { return math.NaN() }
+
+func days(us int64) float64 { return float64(us) / float64(dayUS) }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// customer fills w.row and w.famRow for one customer at cutoff D and reports
+// whether the customer is eligible, and the raw label (0/1).
+func (w *worker) customer(D int64, iOrd, iEv, iTk, iSv, iSub, iCu int, lo, hi []int) (bool, float64) {
+	spec, lay := w.spec, w.spec.lay
+	row := w.row
+	for j := range row {
+		row[j] = math.NaN()
+	}
+	first := int64(noTime)
+	var label float64
+	eligible := false
+	if b, ok := lay.base[datasets.Orders]; ok {
+		l, h := 0, 0
+		if iOrd >= 0 {
+			l, h = lo[iOrd], hi[iOrd]
+		}
+		ok, lab, f := w.orders(D, l, h, row[b:])
+		if spec.kind == KindOrders {
+			eligible, label = ok, lab
+		}
+		first = min(first, f)
+	}
+	if spec.kind == KindSubscriptions {
+		if iSub < 0 {
+			return false, 0
+		}
+		var f int64
+		eligible, label, f = w.subsLabel(D, lo[iSub], hi[iSub])
+		first = min(first, f)
+	}
+	if !eligible {
+		return false, 0
+	}
+	if iSub >= 0 {
+		f := w.subscriptions(D, lo[iSub], hi[iSub], row[lay.base[datasets.Subscriptions]:])
+		first = min(first, f)
+	} else if b, ok := lay.base[datasets.Subscriptions]; ok {
+		w.subscriptions(D, 0, 0, row[b:])
+	}
+	if b, ok := lay.base[datasets.Events]; ok {
+		l, h := 0, 0
+		if iEv >= 0 {
+			l, h = lo[iEv], hi[iEv]
+		}
+		w.events(D, l, h, row[b:])
+	}
+	if b, ok := lay.base[datasets.Tickets]; ok {
+		l, h := 0, 0
+		if iTk >= 0 {
+			l, h = lo[iTk], hi[iTk]
+		}
+		w.tickets(D, l, h, row[b:])
+	}
+	if b, ok := lay.base[datasets.Surveys]; ok {
+		l, h := 0, 0
+		if iSv >= 0 {
+			l, h = lo[iSv], hi[iSv]
+		}
+		w.surveys(D, l, h, row[b:])
+	}
+	if b, ok := lay.base[datasets.Customers]; ok {
+		l, h := 0, 0
+		if iCu >= 0 {
+			l, h = lo[iCu], hi[iCu]
+		}
+		first = min(first, w.customerAttrs(D, l, h, row[b:]))
+	}
+	if first != noTime {
+		row[lay.profile+pTenure] = days(D - first)
+	}
+	return true, label
+}
+
+// orders computes the order features of rows [a, b) at cutoff D into row
+// and the channel-share family; it returns eligibility (non-contractual),
+// the raw label and the first order time.
+func (w *worker) orders(D int64, a, b int, row []float64) (eligible bool, label float64, first int64) {
+	o := w.ord
+	fam := w.famRow[famChannels]
+	for j := range fam {
+		fam[j] = math.NaN()
+	}
+	const w30, w90, w180, w365, w360 = 30 * dayUS, 90 * dayUS, 180 * dayUS, 365 * dayUS, 360 * dayUS
+	var (
+		cnt               [4]float64
+		mon               [4]float64
+		cntLife, monLife  float64
+		p90c, p90m, p180c float64
+		c180              float64
+		last, prevT       int64
+		gN                float64
+		gMean, gM2, gLast float64
+		curDay            int64
+		nDays             float64
+		daySum, repSum    float64
+		nProd, nCat       float64
+		anyProd, anyCat   bool
+		retKnown, retN    float64
+		retV              float64
+		discKnown, discN  float64
+		discSum, discAmt  float64
+		qN, qSum          float64
+		chKnown, nCh      float64
+		lastCh            int32 = -1
+		touchedCh         []int32
+	)
+	first = noTime
+	w.gen++
+	gen := w.gen
+	i := a
+	for ; i < b; i++ {
+		t := o.t[i]
+		if t >= D {
+			break
+		}
+		age := D - t
+		amt := o.amount[i]
+		if amt != amt {
+			amt = 0
+		}
+		cntLife++
+		monLife += amt
+		if age <= w365 {
+			cnt[3]++
+			mon[3] += amt
+			if age <= w180 {
+				cnt[2]++
+				mon[2] += amt
+				c180++
+				if age <= w90 {
+					cnt[1]++
+					mon[1] += amt
+					if age <= w30 {
+						cnt[0]++
+						mon[0] += amt
+					}
+				} else {
+					p90c++
+					p90m += amt
+				}
+			}
+		}
+		if age > w180 && age <= w360 {
+			p180c++
+		}
+		day := floorDiv(t, dayUS)
+		if cntLife == 1 {
+			first = t
+			curDay, nDays, daySum = day, 1, amt
+		} else {
+			g := days(t - prevT)
+			gN++
+			d := g - gMean
+			gMean += d / gN
+			gM2 += d * (g - gMean)
+			gLast = g
+			if day != curDay {
+				if nDays > 1 {
+					repSum += daySum
+				}
+				curDay, daySum = day, amt
+				nDays++
+			} else {
+				daySum += amt
+			}
+		}
+		prevT, last = t, t
+		if c := o.product[i]; c >= 0 {
+			anyProd = true
+			if w.seenProd[c] != gen {
+				w.seenProd[c] = gen
+				nProd++
+			}
+		}
+		if c := o.category[i]; c >= 0 {
+			anyCat = true
+			if w.seenCat[c] != gen {
+				w.seenCat[c] = gen
+				nCat++
+			}
+		}
+		if r := o.returned[i]; r >= 0 {
+			retKnown++
+			if r == 1 {
+				retN++
+				retV += amt
+			}
+		}
+		if d := o.discount[i]; d == d {
+			discKnown++
+			discSum += d
+			discAmt += amt
+			if d > 0 {
+				discN++
+			}
+		}
+		if q := o.qty[i]; q == q {
+			qN++
+			qSum += q
+		}
+		if c := o.channel[i]; c >= 0 {
+			chKnown++
+			if w.seenChan[c] != gen {
+				w.seenChan[c] = gen
+				w.chanCount[c] = 0
+				touchedCh = append(touchedCh, c)
+				nCh++
+			}
+			w.chanCount[c]++
+			lastCh = c
+		}
+	}
+	// Label: any order in [D, D+horizon)?
+	label = 1
+	if i < b && o.t[i] < D+w.spec.horizon {
+		label = 0
+	}
+	if cntLife == 0 {
+		for k := range cnt {
+			row[oFreq30+k], row[oMon30+k] = 0, 0
+		}
+		row[oFreqLife], row[oMonLife] = 0, 0
+		return false, label, noTime
+	}
+	eligible = w.spec.lookback == 0 || last >= D-w.spec.lookback
+	if nDays > 1 {
+		repSum += daySum
+	}
+	row[oRecency] = days(D - last)
+	for k := range cnt {
+		row[oFreq30+k] = cnt[k]
+		row[oMon30+k] = mon[k]
+	}
+	row[oFreqLife] = cntLife
+	row[oMonLife] = monLife
+	row[oFirstOrderDays] = days(D - first)
+	row[oAOVLife] = monLife / cntLife
+	if cnt[1] > 0 {
+		row[oAOV90] = mon[1] / cnt[1]
+	}
+	if cnt[3] > 0 {
+		row[oAOV365] = mon[3] / cnt[3]
+	}
+	if gN >= 1 {
+		row[oGapMean] = gMean
+		row[oGapLast] = gLast
+		if gMean > 0 {
+			row[oOverdue] = days(D-last) / gMean
+		}
+	}
+	if gN >= 2 {
+		row[oGapStd] = math.Sqrt(gM2 / (gN - 1))
+	}
+	row[oTrendFreq90] = cnt[1] - p90c
+	row[oTrendMon90] = mon[1] - p90m
+	if p180c > 0 {
+		row[oTrendFreqRatio180] = c180 / p180c
+	}
+	if anyProd {
+		row[oDistinctProducts] = nProd
+	}
+	if anyCat {
+		row[oDistinctCategories] = nCat
+	}
+	if retKnown > 0 {
+		row[oReturnsCount] = retN
+		row[oReturnsValue] = retV
+		row[oReturnsShare] = retN / retKnown
+	}
+	if discKnown > 0 {
+		if discSum+discAmt != 0 {
+			row[oDiscountShare] = discSum / (discSum + discAmt)
+		}
+		row[oDiscountedShare] = discN / discKnown
+	}
+	if qN > 0 {
+		row[oQuantityMean] = qSum / qN
+	}
+	if chKnown > 0 {
+		row[oDistinctChannels] = nCh
+		best := lastCh
+		names := w.channels.names
+		for _, c := range touchedCh {
+			if n, bn := w.chanCount[c], w.chanCount[best]; n > bn || (n == bn && names[c] < names[best]) {
+				best = c
+			}
+		}
+		row[oMainChannel] = float64(best)
+		row[oMainChannelShare] = float64(w.chanCount[best]) / chKnown
+		for c := range names {
+			fam[c] = 0
+		}
+		for _, c := range touchedCh {
+			fam[c] = float64(w.chanCount[c]) / chKnown
+		}
+	}
+	row[oCLVFrequency] = nDays - 1
+	row[oCLVRecency] = float64(last-first) / float64(weekUS)
+	row[oCLVT] = float64(D-first) / float64(weekUS)
+	if nDays > 1 {
+		row[oCLVMonetary] = repSum / (nDays - 1)
+	}
+	return eligible, label, first
+}
+
+// subsLabel decides contractual eligibility (a subscription active at D) and
+// the label (no subscription active at D+horizon).
+func (w *worker) subsLabel(D int64, a, b int) (eligible bool, label float64, first int64) {
+	s := w.sub
+	first = noTime
+	H := D + w.spec.horizon
+	activeLater := false
+	for i := a; i < b; i++ {
+		st, en := s.t[i], s.ended[i]
+		if st < D {
+			first = min(first, st)
+			if en >= D {
+				eligible = true
+			}
+		}
+		if st < H && en >= H {
+			activeLater = true
+		}
+	}
+	if !activeLater {
+		label = 1
+	}
+	return eligible, label, first
+}
+
+func (w *worker) subscriptions(D int64, a, b int, row []float64) (first int64) {
+	s := w.sub
+	first = noTime
+	var cnt, ended, down, up, months, fp float64
+	fpKnown := false
+	active := false
+	activeStart := int64(noTime)
+	lastEnd := int64(math.MinInt64)
+	prevMRR := math.NaN()
+	plan, mrr := int32(-1), math.NaN()
+	for i := a; i < b; i++ {
+		st := s.t[i]
+		if st >= D {
+			break
+		}
+		first = min(first, st)
+		cnt++
+		en := s.ended[i]
+		if en >= D { // running at D (its end, if any, is in the future)
+			active = true
+			activeStart = min(activeStart, st)
+			months += float64(D-st) / float64(monthUS)
+		} else {
+			ended++
+			months += float64(max(en-st, 0)) / float64(monthUS)
+			lastEnd = max(lastEnd, en)
+			if f := s.failedPay[i]; f == f {
+				fp += f
+				fpKnown = true
+			}
+		}
+		m := s.mrr[i]
+		if m == m && prevMRR == prevMRR {
+			if m < prevMRR {
+				down++
+			} else if m > prevMRR {
+				up++
+			}
+		}
+		if m == m {
+			prevMRR = m
+		}
+		plan, mrr = s.plan[i], m
+	}
+	if cnt == 0 {
+		row[bActive], row[bCount], row[bMonthsActive] = 0, 0, 0
+		row[bDowngrades], row[bUpgrades], row[bEnded] = 0, 0, 0
+		return first
+	}
+	row[bActive] = 0
+	if active {
+		row[bActive] = 1
+		row[bCurrentMonths] = float64(D-activeStart) / float64(monthUS)
+	} else if lastEnd != math.MinInt64 {
+		row[bDaysSinceEnd] = days(D - lastEnd)
+	}
+	if plan >= 0 {
+		row[bPlan] = float64(plan)
+	}
+	row[bMRR] = mrr
+	row[bMonthsActive] = months
+	row[bCount] = cnt
+	row[bDowngrades] = down
+	row[bUpgrades] = up
+	if fpKnown {
+		row[bFailedPayments] = fp
+	} else if ended > 0 {
+		row[bFailedPayments] = math.NaN()
+	}
+	row[bEnded] = ended
+	return first
+}
+
+func (w *worker) events(D int64, a, b int, row []float64) {
+	e := w.ev
+	const w30, w60, w90 = 30 * dayUS, 60 * dayUS, 90 * dayUS
+	var n30, n90, nLife, p30, active30 float64
+	last := int64(noTime)
+	lastDay := int64(math.MinInt64)
+	w.gen++
+	gen := w.gen
+	var touched []int32
+	for i := a; i < b; i++ {
+		t := e.t[i]
+		if t >= D {
+			break
+		}
+		age := D - t
+		nLife++
+		last = t
+		c := e.typ[i]
+		if c >= 0 && w.evSeen[c] != gen {
+			w.evSeen[c] = gen
+			w.evCount30[c], w.evCount90[c] = 0, 0
+			touched = append(touched, c)
+		}
+		if age <= w90 {
+			n90++
+			if c >= 0 {
+				w.evCount90[c]++
+			}
+			if age <= w30 {
+				n30++
+				if c >= 0 {
+					w.evCount30[c]++
+				}
+				if d := floorDiv(t, dayUS); d != lastDay {
+					active30++
+					lastDay = d
+				}
+			}
+		}
+		if age > w30 && age <= w60 {
+			p30++
+		}
+	}
+	row[eN30], row[eN90], row[eNLife] = n30, n90, nLife
+	if last != noTime {
+		row[eDaysSince] = days(D - last)
+	}
+	row[eTrend30] = n30 - p30
+	row[eActiveDays30] = active30
+	fam := w.famRow[famEvents]
+	for j := range fam {
+		fam[j] = 0
+	}
+	for _, c := range touched {
+		fam[2*int(c)] = w.evCount30[c]
+		fam[2*int(c)+1] = w.evCount90[c]
+	}
+}
+
+func (w *worker) tickets(D int64, a, b int, row []float64) {
+	tk := w.tk
+	const w30, w90, w120 = 30 * dayUS, 90 * dayUS, 120 * dayUS
+	var n30, n90, nLife, open, urgent, prior, resN, resSum float64
+	last := int64(noTime)
+	for i := a; i < b; i++ {
+		t := tk.t[i]
+		if t >= D {
+			break
+		}
+		age := D - t
+		nLife++
+		last = t
+		if age <= w90 {
+			n90++
+			if age <= w30 {
+				n30++
+			}
+		}
+		if age > w30 && age <= w120 {
+			prior++
+		}
+		if c := tk.closed[i]; c >= D {
+			open++
+			if p := tk.priority[i]; p >= 0 && w.urgent[p] {
+				urgent++
+			}
+		} else {
+			resN++
+			resSum += days(max(c-t, 0))
+		}
+	}
+	row[tN30], row[tN90], row[tNLife] = n30, n90, nLife
+	row[tOpen], row[tOpenUrgent] = open, urgent
+	row[tSpike] = n30 - prior/3
+	if last != noTime {
+		row[tDaysSince] = days(D - last)
+	}
+	if resN > 0 {
+		row[tResolutionMean] = resSum / resN
+	}
+}
+
+func (w *worker) surveys(D int64, a, b int, row []float64) {
+	sv := w.sv
+	lastN, prevN := math.NaN(), math.NaN()
+	lastC, prevC := math.NaN(), math.NaN()
+	lastE, prevE := math.NaN(), math.NaN()
+	var n float64
+	last := int64(noTime)
+	for i := a; i < b; i++ {
+		t := sv.t[i]
+		if t >= D {
+			break
+		}
+		n++
+		last = t
+		if v := sv.nps[i]; v == v {
+			prevN, lastN = lastN, v
+		}
+		if v := sv.csat[i]; v == v {
+			prevC, lastC = lastC, v
+		}
+		if v := sv.ces[i]; v == v {
+			prevE, lastE = lastE, v
+		}
+	}
+	row[sNPS], row[sNPSChange] = lastN, lastN-prevN
+	row[sCSAT], row[sCSATChange] = lastC, lastC-prevC
+	row[sCES], row[sCESChange] = lastE, lastE-prevE
+	row[sCount] = n
+	if last != noTime {
+		row[sDaysSince] = days(D - last)
+	}
+}
+
+// customerAttrs fills the customers-table attributes; a customer row dated
+// (signed_up_at) at or after D is not visible at D.
+func (w *worker) customerAttrs(D int64, a, b int, row []float64) (first int64) {
+	if a == b {
+		return noTime
+	}
+	cu := w.cu
+	i := b - 1
+	su := cu.t[i]
+	if su != noTime && su >= D {
+		return noTime
+	}
+	first = noTime
+	if su != noTime {
+		first = su
+		row[cSignupDays] = days(D - su)
+	}
+	code := func(c int32) float64 {
+		if c < 0 {
+			return math.NaN()
+		}
+		return float64(c)
+	}
+	row[cCountry] = code(cu.country[i])
+	row[cSegment] = code(cu.segment[i])
+	row[cAcqChannel] = code(cu.acq[i])
+	row[cGender] = code(cu.gender[i])
+	if y := cu.birthYear[i]; y == y {
+		row[cAge] = float64(time.UnixMicro(D).UTC().Year()) - y
+	}
+	return first
+}

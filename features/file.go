@@ -1,0 +1,274 @@
+package features
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// FileName is the features file of a set of cutoffs inside <data_dir>/features:
+// features-2011-09-09.parquet, or features-<first>_<last>.parquet.
+func FileName(cutoffs []time.Time) string {
+	if len(cutoffs) == 0 {
+		return "features.parquet"
+	}
+	lo, hi := cutoffs[0], cutoffs[0]
+	for _, c := range cutoffs {
+		if c.Before(lo) {
+			lo = c
+		}
+		if c.After(hi) {
+			hi = c
+		}
+	}
+	if lo.Equal(hi) {
+		return "features-" + lo.UTC().Format(time.DateOnly) + ".parquet"
+	}
+	return "features-" + lo.UTC().Format(time.DateOnly) + "_" + hi.UTC().Format(time.DateOnly) + ".parquet"
+}
+
+const writeBatch = 1 << 16
+
+// WriteFile writes the frame as Parquet atomically (temporary name, fsync,
+// rename): customer_id, cutoff, the features (float64, null for NaN),
+// churned (float64, null when unknown); the registry goes into the key-value
+// metadata under RegistryKey.
+func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
+	reg, err := json.Marshal(f.Registry)
+	if err != nil {
+		return fmt.Errorf("features: encoding registry: %w", err)
+	}
+	cutSet := map[int64]bool{}
+	var cuts []string
+	for _, c := range f.Cutoffs {
+		if !cutSet[c.UnixMicro()] {
+			cutSet[c.UnixMicro()] = true
+			cuts = append(cuts, c.UTC().Format(time.RFC3339))
+		}
+	}
+	meta := arrow.NewMetadata(
+		[]string{RegistryKey, CutoffsKey, HorizonKey, KindKey, ObservedKey},
+		[]string{string(reg), strings.Join(cuts, ","), fmt.Sprintf("%dd", int64(f.Horizon/Day)), f.Kind, f.ObservedUntil.UTC().Format(time.RFC3339)},
+	)
+	ts := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	fields := []arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String}, {Name: "cutoff", Type: ts}}
+	for _, n := range f.Names {
+		fields = append(fields, arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Float64, Nullable: true})
+	}
+	fields = append(fields, arrow.Field{Name: "churned", Type: arrow.PrimitiveTypes.Float64, Nullable: true})
+	schema := arrow.NewSchema(fields, &meta)
+
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(false),
+		parquet.WithDictionaryFor("customer_id", false), parquet.WithMaxRowGroupLength(1<<20))
+	fw, err := pqarrow.NewFileWriter(schema, struct{ io.Writer }{tmp}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		return fmt.Errorf("features: writing %s: %w", path, err)
+	}
+	mem := memory.NewGoAllocator()
+	n := len(f.IDs)
+	sb := array.NewStringBuilder(mem)
+	tb := array.NewTimestampBuilder(mem, ts)
+	fb := array.NewFloat64Builder(mem)
+	defer sb.Release()
+	defer tb.Release()
+	defer fb.Release()
+	valid := make([]bool, writeBatch)
+	cols := make([]arrow.Array, len(fields))
+	for lo := 0; lo < n || (n == 0 && lo == 0); lo += writeBatch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+writeBatch, n)
+		sb.AppendValues(f.IDs[lo:hi], nil)
+		cols[0] = sb.NewArray()
+		for _, c := range f.Cutoffs[lo:hi] {
+			tb.Append(arrow.Timestamp(c.UnixMicro()))
+		}
+		cols[1] = tb.NewArray()
+		floatCol := func(v []float64) arrow.Array {
+			va := valid[:len(v)]
+			for i, x := range v {
+				va[i] = !math.IsNaN(x)
+			}
+			fb.AppendValues(v, va)
+			return fb.NewArray()
+		}
+		for j := range f.X {
+			cols[2+j] = floatCol(f.X[j][lo:hi])
+		}
+		cols[len(cols)-1] = floatCol(f.Labels[lo:hi])
+		rec := array.NewRecordBatch(schema, cols, int64(hi-lo))
+		err := fw.WriteBuffered(rec)
+		rec.Release()
+		for _, c := range cols {
+			c.Release()
+		}
+		if err != nil {
+			return fmt.Errorf("features: writing %s: %w", path, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if err := fw.Close(); err != nil {
+		return fmt.Errorf("features: writing %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("features: sync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// ObservedKey records the latest record time of the label table.
+const ObservedKey = "retain.features.observed_until"
+
+// ReadFile reads a features file written by WriteFile into a Frame.
+func ReadFile(path string) (fr *Frame, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("features: reading %s: %v", path, p)
+		}
+	}()
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("features: %w", err)
+	}
+	pf, err := file.NewParquetReader(fh)
+	if err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("features: reading %s: %w", path, err)
+	}
+	defer pf.Close()
+	kv := pf.MetaData().KeyValueMetadata()
+	regJSON := kv.FindValue(RegistryKey)
+	if regJSON == nil {
+		return nil, fmt.Errorf("features: %s has no %s metadata: not a retain features file", path, RegistryKey)
+	}
+	f := &Frame{}
+	if err := json.Unmarshal([]byte(*regJSON), &f.Registry); err != nil {
+		return nil, fmt.Errorf("features: %s: bad registry metadata: %w", path, err)
+	}
+	if v := kv.FindValue(HorizonKey); v != nil {
+		f.Horizon, _ = ParseDuration(*v)
+	}
+	if v := kv.FindValue(KindKey); v != nil {
+		f.Kind = *v
+	}
+	if v := kv.FindValue(ObservedKey); v != nil {
+		f.ObservedUntil, _ = time.Parse(time.RFC3339, *v)
+	}
+	rd, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.NewGoAllocator())
+	if err != nil {
+		return nil, fmt.Errorf("features: reading %s: %w", path, err)
+	}
+	tbl, err := rd.ReadTable(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("features: reading %s: %w", path, err)
+	}
+	defer tbl.Release()
+	sc := tbl.Schema()
+	col := func(name string) []arrow.Array {
+		idx := sc.FieldIndices(name)
+		if len(idx) == 0 {
+			return nil
+		}
+		return tbl.Column(idx[0]).Data().Chunks()
+	}
+	n := int(tbl.NumRows())
+	ids := col("customer_id")
+	if ids == nil || col("cutoff") == nil || col("churned") == nil {
+		return nil, fmt.Errorf("features: %s lacks customer_id, cutoff or churned", path)
+	}
+	f.IDs = make([]string, 0, n)
+	for _, c := range ids {
+		s, ok := c.(*array.String)
+		if !ok {
+			return nil, fmt.Errorf("features: %s: customer_id is %s, want utf8", path, c.DataType())
+		}
+		for i := 0; i < s.Len(); i++ {
+			f.IDs = append(f.IDs, s.Value(i))
+		}
+	}
+	f.Cutoffs = make([]time.Time, 0, n)
+	for _, c := range col("cutoff") {
+		t, ok := c.(*array.Timestamp)
+		if !ok {
+			return nil, fmt.Errorf("features: %s: cutoff is %s, want timestamp", path, c.DataType())
+		}
+		unit := t.DataType().(*arrow.TimestampType).Unit
+		for _, v := range t.TimestampValues() {
+			f.Cutoffs = append(f.Cutoffs, v.ToTime(unit).UTC())
+		}
+	}
+	floats := func(name string) ([]float64, error) {
+		out := make([]float64, 0, n)
+		for _, c := range col(name) {
+			a, ok := c.(*array.Float64)
+			if !ok {
+				return nil, fmt.Errorf("features: %s: column %s is %s, want float64", path, name, c.DataType())
+			}
+			start := len(out)
+			out = append(out, a.Float64Values()...)
+			if a.NullN() > 0 {
+				for i := 0; i < a.Len(); i++ {
+					if a.IsNull(i) {
+						out[start+i] = math.NaN()
+					}
+				}
+			}
+		}
+		return out, nil
+	}
+	for _, d := range f.Registry {
+		if col(d.Name) == nil {
+			return nil, fmt.Errorf("features: %s: registry lists %s but the file has no such column", path, d.Name)
+		}
+		v, err := floats(d.Name)
+		if err != nil {
+			return nil, err
+		}
+		f.Names = append(f.Names, d.Name)
+		f.X = append(f.X, v)
+	}
+	if f.Labels, err = floats("churned"); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
