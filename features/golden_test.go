@@ -35,13 +35,13 @@ func handMade() history {
 			o("alice", "2024-02-10 12:00", 70, "p2", "books", "web", 5, false),
 			o("alice", "2024-02-10 18:00", 30, "p1", "toys", "app", 0, true),
 			o("alice", "2024-05-20 09:00", 40, "p3", "toys", "web", 0, false),
-			o("alice", "2024-06-30 23:59", 99, "p3", "toys", "web", 0, false), // the last instant before D
-			o("alice", "2024-07-01 00:00", 10, "p9", "food", "store", 0, false), // exactly D: not a feature, is a purchase in the horizon
+			o("alice", "2024-06-30 23:59", 99, "p3", "toys", "web", 0, false),            // the last instant before D
+			o("alice", "2024-07-01 00:00", 10, "p9", "food", "store", 0, false),          // exactly D: not a feature, is a purchase in the horizon
 			{"customer_id": "bob", "ordered_at": at("2023-03-01 08:00"), "amount": 20.0}, // no optional columns
 			{"customer_id": "bob", "ordered_at": at("2023-11-15 08:00"), "amount": 25.0},
 			o("carol", "2024-06-01 10:00", 300, "p4", "tech", "store", 30, false),
 			o("carol", "2024-09-30 10:00", 300, "p4", "tech", "store", 0, false), // after the horizon: carol churned
-			o("dave", "2024-08-01 10:00", 15, "p5", "food", "web", 0, false), // only after D: not eligible
+			o("dave", "2024-08-01 10:00", 15, "p5", "food", "web", 0, false),     // only after D: not eligible
 		},
 		datasets.Events: {
 			{"customer_id": "alice", "occurred_at": at("2024-06-10 10:00"), "event_type": "login"},

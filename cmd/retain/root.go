@@ -24,6 +24,7 @@ func newRootCmd() *cobra.Command {
 		newGenerateCmd(),
 		newExtractCmd(),
 		newTrainCmd(),
+		newFeaturesCmd(),
 	)
 	return root
 }
