@@ -24,7 +24,7 @@ type GBDTConfig struct {
 	Trees int `yaml:"trees,omitempty" json:"trees,omitempty"`
 	// LearningRate is the shrinkage applied to every tree (default 0.05).
 	LearningRate float64 `yaml:"learning_rate,omitempty" json:"learning_rate,omitempty"`
-	// MaxDepth limits the depth of a tree (default 5).
+	// MaxDepth limits the depth of a tree (default 4).
 	MaxDepth int `yaml:"max_depth,omitempty" json:"max_depth,omitempty"`
 	// MaxLeaves limits the leaves of a tree; splits are taken best gain
 	// first (default 0: only MaxDepth limits).
@@ -40,7 +40,7 @@ type GBDTConfig struct {
 	// Subsample is the share of rows each tree sees (default 0.8; 1 = all).
 	Subsample float64 `yaml:"subsample,omitempty" json:"subsample,omitempty"`
 	// ColSample is the share of features each tree may split on
-	// (default 0.8; 1 = all).
+	// (default 0.5; 1 = all).
 	ColSample float64 `yaml:"colsample,omitempty" json:"colsample,omitempty"`
 	// MaxBins is the number of quantile bins per numeric feature, at most
 	// 255; missing values get a bin of their own (default 255).
@@ -52,6 +52,11 @@ type GBDTConfig struct {
 	// not improved for this many rounds and keeps the best round
 	// (default 50; negative: no early stopping and no held-out rows).
 	EarlyStoppingRounds int `yaml:"early_stopping_rounds,omitempty" json:"early_stopping_rounds,omitempty"`
+	// NoRefit keeps the early-stopped model. By default, when early
+	// stopping held out a share of the training rows, the model is refitted
+	// on every row with the chosen number of trees (scaled up by
+	// 1/(1-ValidationFraction)), which costs a second fit.
+	NoRefit bool `yaml:"no_refit,omitempty" json:"no_refit,omitempty"`
 	// Seed makes row and column sampling and the validation split
 	// reproducible (default 0, itself a fixed seed).
 	Seed uint64 `yaml:"seed,omitempty" json:"seed,omitempty"`
@@ -110,7 +115,7 @@ func (c GBDTConfig) WithDefaults() GBDTConfig {
 	}
 	def(&c.LearningRate, 0.05)
 	if c.MaxDepth == 0 {
-		c.MaxDepth = 5
+		c.MaxDepth = 4
 	}
 	def(&c.MinChildWeight, 1)
 	def(&c.Lambda, 1)
@@ -118,7 +123,7 @@ func (c GBDTConfig) WithDefaults() GBDTConfig {
 		c.Lambda = 0
 	}
 	def(&c.Subsample, 0.8)
-	def(&c.ColSample, 0.8)
+	def(&c.ColSample, 0.5)
 	if c.MaxBins == 0 {
 		c.MaxBins = maxValueBins
 	}
@@ -193,6 +198,23 @@ func FitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
+	m, err := fitGBDT(ctx, ds, cfg)
+	if err != nil || cfg.NoRefit || cfg.EarlyStoppingRounds < 0 || cfg.Validation != nil || m.ValidLogLoss == 0 {
+		return m, err
+	}
+	full := cfg
+	full.EarlyStoppingRounds = -1
+	full.Trees = max(1, int(math.Ceil(float64(len(m.Trees))/(1-cfg.ValidationFraction))))
+	m2, err := fitGBDT(ctx, ds, full)
+	if err != nil {
+		return nil, err
+	}
+	m2.Config = m.Config
+	m2.Rounds, m2.ValidLogLoss = m.Rounds, m.ValidLogLoss
+	return m2, nil
+}
+
+func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 	n, F := ds.Rows(), len(ds.X)
 	if F == 0 {
 		return nil, errors.New("gbdt: no features")
