@@ -35,13 +35,13 @@ const shapTableMaxD = 10
 const shapTableBudget = 64 << 20
 
 type shapLeaf struct {
-	v      float64
-	feats  []int32   // distinct path features
-	z      []float64 // zero fractions per distinct feature
-	cnode  []int32   // path conditions: node (local index) …
-	cleft  []uint8   // … must go left (1) or right (0) …
-	cslot  []uint8   // … for the distinct feature in this slot
-	table  []float64 // 2^d × d contributions, nil when computed per row
+	v     float64
+	feats []int32   // distinct path features
+	z     []float64 // zero fractions per distinct feature
+	cnode []int32   // path conditions: node (local index) …
+	cleft []uint8   // … must go left (1) or right (0) …
+	cslot []uint8   // … for the distinct feature in this slot
+	table []float64 // 2^d × d contributions, nil when computed per row
 }
 
 type shapTree struct {
