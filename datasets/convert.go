@@ -1,0 +1,687 @@
+package datasets
+
+import (
+	"bufio"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// quarantine collects bad rows of one table into <data_dir>/quarantine/<table>.csv.
+type quarantine struct {
+	mu        sync.Mutex
+	path, tmp string
+	f         *os.File
+	bw        *bufio.Writer
+	w         *csv.Writer
+	n         int64
+	first     qrow // the bad row with the smallest line
+}
+
+type qrow struct {
+	file   string
+	line   int64
+	column string
+	value  string
+	reason string
+}
+
+func newQuarantine(path string) (*quarantine, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("quarantine folder: %w", err)
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("quarantine file: %w", err)
+	}
+	bw := bufio.NewWriter(f)
+	w := csv.NewWriter(bw)
+	w.Write([]string{"file", "line", "column", "value", "reason"})
+	return &quarantine{path: path, tmp: tmp, f: f, bw: bw, w: w}, nil
+}
+
+func (q *quarantine) add(file string, line int64, column, value, reason string) {
+	q.mu.Lock()
+	q.n++
+	if q.first.line == 0 || line < q.first.line {
+		q.first = qrow{file, line, column, value, reason}
+	}
+	if q.w != nil {
+		q.w.Write([]string{file, strconv.FormatInt(line, 10), column, value, reason})
+	}
+	q.mu.Unlock()
+}
+
+func (q *quarantine) count() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// finish writes the file in place (fsync, rename) or removes it when empty.
+func (q *quarantine) finish() error {
+	q.w.Flush()
+	if err := q.bw.Flush(); err != nil {
+		q.f.Close()
+		return fmt.Errorf("quarantine file: %w", err)
+	}
+	if q.n == 0 {
+		q.f.Close()
+		os.Remove(q.tmp)
+		os.Remove(q.path)
+		return nil
+	}
+	if err := q.f.Sync(); err != nil {
+		q.f.Close()
+		return fmt.Errorf("quarantine file: %w", err)
+	}
+	if err := q.f.Close(); err != nil {
+		return fmt.Errorf("quarantine file: %w", err)
+	}
+	return os.Rename(q.tmp, q.path)
+}
+
+func (q *quarantine) abort() { q.f.Close(); os.Remove(q.tmp) }
+
+// colPlan says where one canonical column comes from.
+type colPlan struct {
+	col     Column
+	present bool
+	slot    int   // plain source column slot, -1 for an expression
+	ex      *expr // expression over slots
+	name    string
+	tf      *timeFormat
+}
+
+type filterPlan struct {
+	f    Filter
+	slot int
+	in   map[string]bool
+}
+
+// tablePlan is the resolved mapping of one source onto a canonical table.
+type tablePlan struct {
+	table   Table
+	key     string // sources.<table>
+	spec    TableSpec
+	src     *Source
+	display string
+	loc     *time.Location
+	layout  string // configured layout, "" = auto
+	slots   []int
+	names   []string // source column name per slot
+	cols    []colPlan
+	kinds   []Kind
+	present []bool
+	filters []filterPlan
+	custIdx int
+	timeIdx int
+	tfMu    sync.Mutex
+	shards  int
+}
+
+func planTable(t Table, src *Source, display string, srcCols []string, shards int) (*tablePlan, error) {
+	spec := Specs[t]
+	p := &tablePlan{table: t, key: "sources." + string(t), spec: spec, src: src, display: display, shards: shards, timeIdx: -1}
+	p.loc = time.UTC
+	if src.TimeZone != "" {
+		loc, err := time.LoadLocation(src.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("%s.time_zone: %w", p.key, err)
+		}
+		p.loc = loc
+	}
+	p.layout, _ = timeLayout(src.TimeFormat)
+	slotOf := map[int]int{}
+	slot := func(name, key string) (int, error) {
+		ci := findColumn(srcCols, name)
+		if ci < 0 {
+			return 0, &InputError{File: display, Column: name, Msg: fmt.Sprintf("mapped by %s but not in the source (columns: %s)", key, strings.Join(srcCols, ", "))}
+		}
+		if s, ok := slotOf[ci]; ok {
+			return s, nil
+		}
+		slotOf[ci] = len(p.slots)
+		p.slots = append(p.slots, ci)
+		p.names = append(p.names, srcCols[ci])
+		return len(p.slots) - 1, nil
+	}
+	for i, c := range spec.Columns {
+		cp := colPlan{col: c, slot: -1}
+		p.kinds = append(p.kinds, c.Kind)
+		if c.Name == "customer_id" {
+			p.custIdx = i
+		}
+		if c.Name == spec.TimeCol {
+			p.timeIdx = i
+		}
+		v := strings.TrimSpace(src.Columns[c.Name])
+		if v != "" {
+			cp.present = true
+			key := p.key + ".columns." + c.Name
+			if isExpr(v) {
+				ex, err := parseExpr(v)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", key, err)
+				}
+				for k := range ex.prog {
+					if ex.prog[k].op == 'c' {
+						s, err := slot(ex.prog[k].col, key)
+						if err != nil {
+							return nil, err
+						}
+						ex.prog[k].slot = s
+					}
+				}
+				cp.ex = ex
+				cp.name = v
+			} else {
+				v = strings.Trim(v, "`")
+				s, err := slot(v, key)
+				if err != nil {
+					return nil, err
+				}
+				cp.slot = s
+				cp.name = p.names[s]
+			}
+		}
+		p.cols = append(p.cols, cp)
+		p.present = append(p.present, cp.present)
+	}
+	for i, f := range src.Filters {
+		name := f.Column
+		if findColumn(srcCols, name) < 0 {
+			if m, ok := src.Columns[name]; ok && !isExpr(m) {
+				name = m
+			}
+		}
+		s, err := slot(name, fmt.Sprintf("%s.filters[%d].column", p.key, i))
+		if err != nil {
+			return nil, err
+		}
+		fp := filterPlan{f: f, slot: s}
+		if len(f.In) > 0 {
+			fp.in = map[string]bool{}
+			for _, v := range f.In {
+				fp.in[v] = true
+			}
+		}
+		p.filters = append(p.filters, fp)
+	}
+	return p, nil
+}
+
+// findColumn resolves a mapped name: exact, then case-insensitive, then a
+// 1-based position ("3" or "$3").
+func findColumn(cols []string, name string) int {
+	for i, c := range cols {
+		if c == name {
+			return i
+		}
+	}
+	for i, c := range cols {
+		if strings.EqualFold(c, name) {
+			return i
+		}
+	}
+	if n, err := strconv.Atoi(strings.TrimPrefix(name, "$")); err == nil && n >= 1 && n <= len(cols) {
+		return n - 1
+	}
+	return -1
+}
+
+// timeFormatFor returns column k's parser, recognising the format from the
+// batch's values on first use.
+func (p *tablePlan) timeFormatFor(k int, b *rawBatch, keep []bool) (*timeFormat, error) {
+	p.tfMu.Lock()
+	defer p.tfMu.Unlock()
+	cp := &p.cols[k]
+	if cp.tf != nil {
+		return cp.tf, nil
+	}
+	rc := &b.cols[cp.slot]
+	var sample [][]byte
+	for r := 0; r < b.n && len(sample) < 1000; r++ {
+		if keep[r] && !rc.isNull(r) {
+			sample = append(sample, rc.text(r))
+		}
+	}
+	if len(sample) == 0 {
+		return nil, nil
+	}
+	if p.layout == "" {
+		tf, ok := detectTimeFormat(sample, p.loc)
+		if !ok {
+			return nil, &InputError{File: p.display, Column: cp.name, Msg: fmt.Sprintf("cannot recognise the date format of values like %q; set %s.time_format (e.g. \"2006-01-02 15:04:05\" or \"%%d/%%m/%%Y\")", sample[0], p.key)}
+		}
+		cp.tf = tf
+		return tf, nil
+	}
+	tf := newTimeFormat(p.layout, p.loc)
+	ok := 0
+	for _, v := range sample {
+		if _, good := tf.parse(v); good {
+			ok++
+		}
+	}
+	if ok == 0 {
+		return nil, &InputError{File: p.display, Column: cp.name, Msg: fmt.Sprintf("no value parses with %s.time_format %q (e.g. %q)", p.key, p.src.TimeFormat, sample[0])}
+	}
+	cp.tf = tf
+	return tf, nil
+}
+
+// converter turns raw batches into canonical rows and partitions them into
+// per-shard spill files. One per worker.
+type converter struct {
+	p        *tablePlan
+	q        *quarantine
+	spill    *spiller
+	worker   int
+	keep     []bool
+	tmp      *block
+	shard    []int32
+	bufs     []*block
+	read     int64
+	kept     int64
+	bad      int64
+	filtered []int64
+	vals     []float64
+	stack    []float64
+	minT     int64
+	maxT     int64
+}
+
+const spillRows = 16384
+
+func newConverter(p *tablePlan, q *quarantine, sp *spiller, worker int) *converter {
+	c := &converter{p: p, q: q, spill: sp, worker: worker, tmp: newBlock(len(p.cols)), filtered: make([]int64, len(p.filters)),
+		vals: make([]float64, len(p.slots)), minT: math.MaxInt64, maxT: math.MinInt64}
+	for s := 0; s < p.shards; s++ {
+		c.bufs = append(c.bufs, newBlock(len(p.cols)))
+	}
+	return c
+}
+
+func bstr(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func parseFloatRaw(rc *rawCol, r int) (v float64, null bool, ok bool) {
+	switch rc.kind {
+	case rawText:
+		t := trimSpace(rc.text(r))
+		if len(t) == 0 {
+			return 0, true, true
+		}
+		f, err := strconv.ParseFloat(bstr(t), 64)
+		if err != nil {
+			return 0, false, false
+		}
+		return f, false, true
+	case rawFloat:
+		return rc.f[r], rc.null[r], true
+	default:
+		return float64(rc.i[r]), rc.null[r], true
+	}
+}
+
+func (c *converter) reject(b *rawBatch, r int, slot int, reason string) {
+	c.keep[r] = false
+	c.bad++
+	name, val := "", ""
+	if slot >= 0 {
+		name, val = c.p.names[slot], b.cols[slot].display(r)
+	}
+	c.q.add(c.p.display, b.line[r], name, val, reason)
+}
+
+func (c *converter) convert(b *rawBatch) error {
+	p := c.p
+	n := b.n
+	c.read += int64(n)
+	if cap(c.keep) < n {
+		c.keep = make([]bool, n)
+	}
+	c.keep = c.keep[:n]
+	for r := range c.keep {
+		c.keep[r] = true
+	}
+	// filters, in order; a row counts for the first rule it matches
+	for fi := range p.filters {
+		fp := &p.filters[fi]
+		rc := &b.cols[fp.slot]
+		for r := 0; r < n; r++ {
+			if !c.keep[r] {
+				continue
+			}
+			hit := false
+			switch {
+			case fp.f.Empty:
+				hit = rc.isNull(r)
+			case fp.f.StartsWith != "":
+				hit = strings.HasPrefix(rawString(rc, r), fp.f.StartsWith)
+			case fp.in != nil:
+				hit = fp.in[rawString(rc, r)]
+			default:
+				v, null, ok := parseFloatRaw(rc, r)
+				if ok && !null {
+					f := fp.f
+					hit = f.LT != nil && v < *f.LT || f.LE != nil && v <= *f.LE || f.GT != nil && v > *f.GT || f.GE != nil && v >= *f.GE
+				}
+			}
+			if hit {
+				c.keep[r] = false
+				c.filtered[fi]++
+			}
+		}
+	}
+	t := c.tmp
+	t.reset()
+	t.line = append(t.line, b.line...)
+	t.n = n
+	for k := range p.cols {
+		cp := &p.cols[k]
+		if !cp.present {
+			continue
+		}
+		d := &t.cols[k]
+		d.null = append(d.null[:0], make([]bool, n)...)
+		req := cp.col.Required
+		switch cp.col.Kind {
+		case String:
+			rc := &b.cols[cp.slot]
+			for r := 0; r < n; r++ {
+				if c.keep[r] {
+					switch rc.kind {
+					case rawText:
+						d.dat = append(d.dat, trimSpace(rc.text(r))...)
+					case rawFloat:
+						if !rc.null[r] {
+							d.dat = strconv.AppendFloat(d.dat, rc.f[r], 'f', -1, 64)
+						}
+					default:
+						if !rc.null[r] {
+							d.dat = strconv.AppendInt(d.dat, rc.i[r], 10)
+						}
+					}
+					if s := uint32(0); len(d.off) > 0 {
+						s = d.off[len(d.off)-1]
+						d.null[r] = uint32(len(d.dat)) == s
+					} else {
+						d.null[r] = len(d.dat) == 0
+					}
+					if d.null[r] && req {
+						c.reject(b, r, cp.slot, "required value is empty")
+					}
+				}
+				d.off = append(d.off, uint32(len(d.dat)))
+			}
+		case Float, Int:
+			if cp.col.Kind == Float {
+				d.f = append(d.f, make([]float64, n)...)
+			} else {
+				d.i = append(d.i, make([]int64, n)...)
+			}
+			for r := 0; r < n; r++ {
+				if !c.keep[r] {
+					continue
+				}
+				var v float64
+				null := false
+				if cp.ex != nil {
+					for _, o := range cp.ex.prog {
+						if o.op != 'c' {
+							continue
+						}
+						x, nl, ok := parseFloatRaw(&b.cols[o.slot], r)
+						if !ok {
+							c.reject(b, r, o.slot, "not a number")
+							break
+						}
+						null = null || nl
+						c.vals[o.slot] = x
+					}
+					if !c.keep[r] {
+						continue
+					}
+					if !null {
+						v = cp.ex.eval(c.vals, c.stack)
+					}
+				} else {
+					x, nl, ok := parseFloatRaw(&b.cols[cp.slot], r)
+					if !ok {
+						c.reject(b, r, cp.slot, "not a number")
+						continue
+					}
+					v, null = x, nl
+				}
+				if null {
+					if req {
+						c.reject(b, r, cp.slot, "required value is empty")
+					}
+					d.null[r] = true
+					continue
+				}
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					c.reject(b, r, cp.slot, "not a finite number")
+					continue
+				}
+				if cp.col.Kind == Float {
+					d.f[r] = v
+				} else {
+					if v != math.Trunc(v) {
+						c.reject(b, r, cp.slot, "not a whole number")
+						continue
+					}
+					d.i[r] = int64(v)
+				}
+			}
+		case Bool:
+			d.i = append(d.i, make([]int64, n)...)
+			rc := &b.cols[cp.slot]
+			for r := 0; r < n; r++ {
+				if !c.keep[r] {
+					continue
+				}
+				if rc.kind != rawText {
+					d.null[r] = rc.null[r]
+					if rc.kind == rawFloat {
+						d.i[r] = b2i(rc.f[r] != 0)
+					} else {
+						d.i[r] = b2i(rc.i[r] != 0)
+					}
+					continue
+				}
+				switch strings.ToLower(bstr(trimSpace(rc.text(r)))) {
+				case "":
+					d.null[r] = true
+				case "1", "true", "t", "yes", "y":
+					d.i[r] = 1
+				case "0", "false", "f", "no", "n":
+				default:
+					c.reject(b, r, cp.slot, "not a boolean (true/false, 1/0, yes/no)")
+				}
+			}
+		case Time:
+			d.i = append(d.i, make([]int64, n)...)
+			rc := &b.cols[cp.slot]
+			var tf *timeFormat
+			if rc.kind == rawText {
+				var err error
+				if tf, err = p.timeFormatFor(k, b, c.keep); err != nil {
+					return err
+				}
+			}
+			for r := 0; r < n; r++ {
+				if !c.keep[r] {
+					continue
+				}
+				if rc.isNull(r) {
+					if req {
+						c.reject(b, r, cp.slot, "required value is empty")
+					}
+					d.null[r] = true
+					continue
+				}
+				switch rc.kind {
+				case rawTime:
+					d.i[r] = rc.i[r]
+				case rawText:
+					v, ok := tf.parse(rc.text(r))
+					if !ok {
+						c.reject(b, r, cp.slot, "not a date/time in format "+tf.name)
+						continue
+					}
+					d.i[r] = v
+				case rawInt:
+					d.i[r] = rc.i[r] * 1e6 // unix seconds
+				default:
+					d.i[r] = int64(rc.f[r] * 1e6)
+				}
+			}
+		}
+	}
+	// partition kept rows by shard
+	ids := &t.cols[p.custIdx]
+	for r := 0; r < n; r++ {
+		if !c.keep[r] {
+			continue
+		}
+		s := shardOfBytes(ids.str(r), p.shards)
+		if p.timeIdx >= 0 && p.present[p.timeIdx] && !t.cols[p.timeIdx].null[r] {
+			v := t.cols[p.timeIdx].i[r]
+			c.minT = min(c.minT, v)
+			c.maxT = max(c.maxT, v)
+		}
+		sb := c.bufs[s]
+		sb.appendRow(t, r, p.kinds, p.present)
+		c.kept++
+		if sb.n >= spillRows {
+			if err := c.spill.write(c.worker, s, sb, p); err != nil {
+				return err
+			}
+			sb.reset()
+		}
+	}
+	return nil
+}
+
+func (c *converter) flush() error {
+	for s, sb := range c.bufs {
+		if sb.n > 0 {
+			if err := c.spill.write(c.worker, s, sb, c.p); err != nil {
+				return err
+			}
+			sb.reset()
+		}
+	}
+	return nil
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func rawString(rc *rawCol, r int) string {
+	if rc.kind == rawText {
+		return bstr(trimSpace(rc.text(r)))
+	}
+	return rc.display(r)
+}
+
+// shardOfBytes is ShardOf over bytes, without allocating.
+func shardOfBytes(id []byte, shards int) int {
+	h := uint64(14695981039346656037)
+	for _, c := range id {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return int(h % uint64(shards))
+}
+
+// spiller writes per-worker, per-shard spill files of one table.
+type spiller struct {
+	dir   string
+	files map[[2]int]*spillFile
+	mu    sync.Mutex
+	bytes []int64 // per shard
+}
+
+type spillFile struct {
+	f *os.File
+	w *bufio.Writer
+}
+
+func newSpiller(dir string, shards int) (*spiller, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("spill folder: %w", err)
+	}
+	return &spiller{dir: dir, files: map[[2]int]*spillFile{}, bytes: make([]int64, shards)}, nil
+}
+
+func (s *spiller) write(worker, shard int, b *block, p *tablePlan) error {
+	s.mu.Lock()
+	sf, ok := s.files[[2]int{worker, shard}]
+	if !ok {
+		f, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("w%d-s%05d.bin", worker, shard)))
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("spill file: %w", err)
+		}
+		sf = &spillFile{f: f, w: bufio.NewWriterSize(f, 256<<10)}
+		s.files[[2]int{worker, shard}] = sf
+	}
+	s.mu.Unlock()
+	before := sf.w.Buffered()
+	_ = before
+	if err := b.writeTo(sf.w, p.kinds, p.present); err != nil {
+		return fmt.Errorf("spill file: %w", err)
+	}
+	return nil
+}
+
+// finish flushes and closes every spill file and returns each shard's files.
+func (s *spiller) finish() (map[int][]string, error) {
+	out := map[int][]string{}
+	keys := make([][2]int, 0, len(s.files))
+	for k := range s.files {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][1] != keys[j][1] {
+			return keys[i][1] < keys[j][1]
+		}
+		return keys[i][0] < keys[j][0]
+	})
+	var first error
+	for _, k := range keys {
+		sf := s.files[k]
+		if err := sf.w.Flush(); err != nil && first == nil {
+			first = fmt.Errorf("spill file: %w", err)
+		}
+		if st, err := sf.f.Stat(); err == nil {
+			s.bytes[k[1]] += st.Size()
+		}
+		if err := sf.f.Close(); err != nil && first == nil {
+			first = fmt.Errorf("spill file: %w", err)
+		}
+		out[k[1]] = append(out[k[1]], sf.f.Name())
+	}
+	return out, first
+}

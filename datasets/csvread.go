@@ -1,0 +1,395 @@
+package datasets
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// csvReader streams a CSV (optionally gzip) file: one goroutine cuts the
+// byte stream into chunks of whole records, workers split and copy fields.
+type csvReader struct {
+	path    string
+	display string
+	f       *os.File
+	r       io.Reader
+	delim   byte // 0 = whitespace
+	header  []string
+	first   []byte // bytes already read past the header
+	line1   int64  // line number of the first data record
+	nfields int
+	nwork   int
+	q       *quarantine
+}
+
+const csvChunk = 4 << 20
+
+func openCSV(path, display string, src *Source, q *quarantine) (*csvReader, error) {
+	d, err := delimiterByte(src.Delimiter)
+	if err != nil {
+		return nil, &InputError{File: display, Msg: err.Error()}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &InputError{File: display, Msg: "cannot open", Err: err}
+	}
+	cr := &csvReader{path: path, display: display, f: f, delim: d, q: q, nwork: max(1, min(runtime.GOMAXPROCS(0), 4))}
+	br := bufio.NewReaderSize(f, 1<<20)
+	magic, _ := br.Peek(2)
+	cr.r = br
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, &InputError{File: display, Msg: "corrupt gzip header", Err: err}
+		}
+		cr.r = bufio.NewReaderSize(gz, 1<<20)
+	} else if strings.HasSuffix(path, ".gz") {
+		f.Close()
+		return nil, &InputError{File: display, Msg: "file name ends in .gz but the file is not gzip"}
+	}
+	// first chunk: BOM, header, field count
+	buf := make([]byte, 0, csvChunk)
+	buf, err = readChunk(cr.r, buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return nil, cr.readErr(err, 0)
+	}
+	buf = bytes.TrimPrefix(buf, []byte("\xef\xbb\xbf"))
+	if len(bytes.TrimSpace(buf)) == 0 {
+		f.Close()
+		return nil, &InputError{File: display, Msg: "file is empty (no header and no rows)"}
+	}
+	end, ok := recordEnd(buf, true)
+	if !ok {
+		end = len(buf)
+	}
+	rec := buf[:end]
+	var fields [][]byte
+	var scratch []byte
+	fields, scratch, err = splitRecord(rec, d, fields, scratch)
+	if err != nil {
+		f.Close()
+		return nil, &InputError{File: display, Line: 1, Msg: err.Error()}
+	}
+	cr.nfields = len(fields)
+	if src.HasHeader() {
+		seen := map[string]int{}
+		for i, fb := range fields {
+			name := strings.TrimSpace(string(fb))
+			if name == "" {
+				name = strconv.Itoa(i + 1)
+			}
+			if j, dup := seen[name]; dup {
+				f.Close()
+				return nil, &InputError{File: display, Line: 1, Column: name, Msg: fmt.Sprintf("duplicate header name (columns %d and %d); rename one", j+1, i+1)}
+			}
+			seen[name] = i
+			cr.header = append(cr.header, name)
+		}
+		if end < len(buf) {
+			end++ // the newline
+		}
+		cr.first = buf[end:]
+		cr.line1 = 2 + int64(bytes.Count(rec, []byte{'\n'}))
+	} else {
+		for i := range fields {
+			cr.header = append(cr.header, strconv.Itoa(i+1))
+		}
+		cr.first = buf
+		cr.line1 = 1
+	}
+	return cr, nil
+}
+
+func (c *csvReader) readErr(err error, line int64) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
+		return &InputError{File: c.display, Line: line, Msg: "truncated or corrupt gzip stream", Err: err}
+	}
+	return fmt.Errorf("reading %s: %w", c.display, err)
+}
+
+func (c *csvReader) columns() []string { return c.header }
+func (c *csvReader) workers() int      { return c.nwork }
+func (c *csvReader) close() error      { return c.f.Close() }
+
+// readChunk fills buf (up to its capacity) from r.
+func readChunk(r io.Reader, buf []byte) ([]byte, error) {
+	for len(buf) < cap(buf) {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// recordEnd returns the index of the newline ending the first record (first
+// = true) or the last complete record of buf, honouring quotes.
+func recordEnd(buf []byte, first bool) (int, bool) {
+	if bytes.IndexByte(buf, '"') < 0 {
+		if first {
+			i := bytes.IndexByte(buf, '\n')
+			return i, i >= 0
+		}
+		i := bytes.LastIndexByte(buf, '\n')
+		return i, i >= 0
+	}
+	in := false
+	last := -1
+	for i := 0; i < len(buf); {
+		j := indexQuoteOrNL(buf[i:])
+		if j < 0 {
+			break
+		}
+		i += j
+		if buf[i] == '"' {
+			in = !in
+		} else if !in {
+			if first {
+				return i, true
+			}
+			last = i
+		}
+		i++
+	}
+	return last, last >= 0
+}
+
+func indexQuoteOrNL(b []byte) int {
+	q := bytes.IndexByte(b, '"')
+	n := bytes.IndexByte(b, '\n')
+	switch {
+	case q < 0:
+		return n
+	case n < 0:
+		return q
+	case q < n:
+		return q
+	}
+	return n
+}
+
+type csvChunkT struct {
+	data []byte
+	line int64 // line number of the first record
+}
+
+func (c *csvReader) run(ctx context.Context, cols []int, emit func(int, *rawBatch) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	chunks := make(chan csvChunkT, c.nwork)
+	free := make(chan []byte, c.nwork+2)
+	g.Go(func() error {
+		defer close(chunks)
+		carry := c.first
+		line := c.line1
+		eof := false
+		for !eof {
+			var buf []byte
+			select {
+			case buf = <-free:
+				buf = buf[:0]
+			default:
+				buf = make([]byte, 0, csvChunk)
+			}
+			if cap(buf) < len(carry)+csvChunk/2 {
+				buf = make([]byte, 0, len(carry)+csvChunk)
+			}
+			buf = append(buf, carry...)
+			var err error
+			if len(buf) < cap(buf) {
+				buf, err = readChunk(c.r, buf)
+			}
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					return c.readErr(err, line)
+				}
+				eof = true
+			}
+			var end int
+			if eof {
+				end = len(buf)
+				carry = nil
+			} else {
+				e, ok := recordEnd(buf, false)
+				if !ok { // one record longer than the chunk: read on
+					carry = append([]byte(nil), buf...)
+					continue
+				}
+				end = e + 1
+				carry = append([]byte(nil), buf[end:]...)
+			}
+			if end == 0 {
+				continue
+			}
+			data := buf[:end]
+			select {
+			case chunks <- csvChunkT{data: data, line: line}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			line += int64(bytes.Count(data, []byte{'\n'}))
+		}
+		return nil
+	})
+	for w := 0; w < c.nwork; w++ {
+		g.Go(func() error {
+			var b rawBatch
+			var fields [][]byte
+			var scratch []byte
+			for ch := range chunks {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				b.reset(len(cols))
+				for k := range b.cols {
+					b.cols[k].reset(rawText)
+				}
+				data := ch.data
+				line := ch.line
+				for len(data) > 0 {
+					var rec []byte
+					nl := 1
+					if bytes.IndexByte(data, '"') < 0 {
+						i := bytes.IndexByte(data, '\n')
+						if i < 0 {
+							rec, data = data, nil
+						} else {
+							rec, data = data[:i], data[i+1:]
+						}
+					} else {
+						i, ok := recordEnd(data, true)
+						if !ok {
+							rec, data = data, nil
+						} else {
+							rec, data = data[:i], data[i+1:]
+						}
+						nl += bytes.Count(rec, []byte{'\n'})
+					}
+					if len(rec) > 0 && rec[len(rec)-1] == '\r' {
+						rec = rec[:len(rec)-1]
+					}
+					if len(rec) == 0 || c.delim == 0 && len(trimSpace(rec)) == 0 {
+						line += int64(nl)
+						continue // blank line
+					}
+					var err error
+					fields, scratch, err = splitRecord(rec, c.delim, fields[:0], scratch[:0])
+					if err != nil {
+						c.q.add(c.display, line, "", string(truncate(rec, 200)), err.Error())
+					} else if len(fields) != c.nfields {
+						c.q.add(c.display, line, "", string(truncate(rec, 200)), fmt.Sprintf("row has %d fields, want %d", len(fields), c.nfields))
+					} else {
+						for k, ci := range cols {
+							b.cols[k].appendText(fields[ci])
+						}
+						b.line = append(b.line, line)
+						b.n++
+					}
+					line += int64(nl)
+				}
+				if b.n > 0 {
+					if err := emit(w, &b); err != nil {
+						return err
+					}
+				}
+				select {
+				case free <- ch.data[:0]:
+				default:
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// splitRecord splits one record (no trailing newline) into fields. Quoted
+// fields with doubled quotes are unescaped into scratch.
+func splitRecord(rec []byte, delim byte, fields [][]byte, scratch []byte) ([][]byte, []byte, error) {
+	if delim == 0 {
+		i := 0
+		for {
+			for i < len(rec) && (rec[i] == ' ' || rec[i] == '\t') {
+				i++
+			}
+			if i >= len(rec) {
+				return fields, scratch, nil
+			}
+			j := i
+			for j < len(rec) && rec[j] != ' ' && rec[j] != '\t' {
+				j++
+			}
+			fields = append(fields, rec[i:j])
+			i = j
+		}
+	}
+	for i := 0; ; {
+		if i < len(rec) && rec[i] == '"' {
+			// quoted field
+			j := i + 1
+			start := len(scratch)
+			plain := true
+			for {
+				k := bytes.IndexByte(rec[j:], '"')
+				if k < 0 {
+					return fields, scratch, errors.New("unterminated quoted field")
+				}
+				if j+k+1 < len(rec) && rec[j+k+1] == '"' { // escaped quote
+					if plain {
+						plain = false
+					}
+					scratch = append(scratch, rec[j:j+k+1]...)
+					j += k + 2
+					continue
+				}
+				if plain {
+					fields = append(fields, rec[i+1:j+k])
+				} else {
+					scratch = append(scratch, rec[j:j+k]...)
+					fields = append(fields, scratch[start:len(scratch):len(scratch)])
+				}
+				j += k + 1
+				break
+			}
+			if j == len(rec) {
+				return fields, scratch, nil
+			}
+			if rec[j] != delim {
+				return fields, scratch, fmt.Errorf("unexpected %q after a closing quote", rec[j])
+			}
+			i = j + 1
+			if i == len(rec) {
+				return append(fields, rec[i:]), scratch, nil
+			}
+			continue
+		}
+		k := bytes.IndexByte(rec[i:], delim)
+		if k < 0 {
+			return append(fields, rec[i:]), scratch, nil
+		}
+		fields = append(fields, rec[i:i+k])
+		i += k + 1
+		if i == len(rec) {
+			return append(fields, rec[i:]), scratch, nil
+		}
+	}
+}
