@@ -11,8 +11,8 @@ import (
 // how to calibrate it, how to validate it and when a new model may replace
 // the champion. Zero values mean the documented defaults.
 type Config struct {
-	// Kind is the model family: gbdt (default), logreg or blend (GBDT and
-	// logistic regression stacked on their out-of-fold log-odds).
+	// Kind is the model family: blend (default: GBDT and logistic
+	// regression stacked on their out-of-fold log-odds), gbdt or logreg.
 	Kind string `yaml:"kind,omitempty" json:"kind,omitempty"`
 	// Calibration is isotonic (default), platt or none.
 	Calibration string `yaml:"calibration,omitempty" json:"calibration,omitempty"`
@@ -36,6 +36,8 @@ type Config struct {
 	CutoffStep string `yaml:"cutoff_step,omitempty" json:"cutoff_step,omitempty"`
 	// LogReg tunes the logistic regression.
 	LogReg LogRegConfig `yaml:"logreg,omitempty" json:"logreg,omitempty"`
+	// GBDT tunes the gradient-boosted trees (its seed defaults to Seed).
+	GBDT GBDTConfig `yaml:"gbdt,omitempty" json:"gbdt,omitempty"`
 }
 
 // Validate checks the section with messages naming the key.
@@ -66,6 +68,9 @@ func (c Config) Validate() error {
 		if _, err := ParseDays(c.CutoffStep); err != nil {
 			return fmt.Errorf("model.cutoff_step: %w", err)
 		}
+	}
+	if err := c.GBDT.Validate("model.gbdt"); err != nil {
+		return err
 	}
 	return c.LogReg.Validate("model.logreg")
 }

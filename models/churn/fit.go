@@ -2,12 +2,13 @@ package churn
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 )
 
 // DefaultKind is the model family used when the config names none.
-const DefaultKind = "logreg"
+const DefaultKind = "blend"
 
 // holdoutAbove is the row count above which calibration uses a holdout
 // split instead of inner folds (refitting k+1 times gets expensive).
@@ -22,11 +23,21 @@ func Fit(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
-	if cfg.Calibration == "none" {
+	if cfg.Calibration == "none" && cfg.Kind != "blend" {
 		return fitBase(ctx, ds, cfg)
 	}
 	n := ds.Rows()
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6361_6c69_6272_6174))
+	if cfg.Kind == "blend" {
+		b, stacked, err := fitBlend(ctx, ds, cfg, cfg.CalibrationFolds, rng)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Calibration != "isotonic" {
+			return b, nil // the stacking regression is already a Platt-style calibration
+		}
+		return &Calibrated{Base: b, Cal: FitIsotonic(stacked, ds.Y)}, nil
+	}
 	if cfg.CalibrationFolds == 1 || n > holdoutAbove {
 		folds := StratifiedFolds(ds.Y, 5, rng)
 		var tr, ho []int
@@ -94,6 +105,25 @@ func fitBase(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 	switch cfg.Kind {
 	case "logreg":
 		return FitLogReg(ctx, ds, cfg.LogReg)
+	case "gbdt":
+		g := cfg.GBDT
+		if g.Seed == 0 {
+			g.Seed = cfg.Seed
+		}
+		return FitGBDT(ctx, ds, g)
 	}
 	return nil, fmt.Errorf("model.kind: %q is not available in this build", cfg.Kind)
+}
+
+// decodeKind decodes the JSON body of a single (non-blend) model family.
+func decodeKind(kind string, body []byte) (Model, error) {
+	switch kind {
+	case "gbdt":
+		m := &GBDT{}
+		if err := json.Unmarshal(body, m); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("unknown model kind %q", kind)
 }

@@ -1,0 +1,195 @@
+package churn
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// FeatureInfo is what the models need to know of a feature registry entry
+// (features.Def without the import): its name, one-line meaning, kind
+// ("numeric" or "categorical") and category names by code.
+type FeatureInfo struct {
+	Name       string   `json:"name"`
+	Meaning    string   `json:"meaning,omitempty"`
+	Window     string   `json:"window,omitempty"`
+	Source     string   `json:"source,omitempty"`
+	Kind       string   `json:"kind"`
+	Categories []string `json:"categories,omitempty"`
+}
+
+// Reason is one feature's push on a customer's churn risk.
+type Reason struct {
+	Feature      string  `json:"feature"`
+	Value        float64 `json:"value"`        // NaN when missing
+	Contribution float64 `json:"contribution"` // log-odds added to the base
+	Text         string  `json:"text"`         // plain words, e.g. "no order for 142 days, 3× the usual gap"
+}
+
+// Explainer computes reasons row by row, reusing its buffers; one per
+// goroutine.
+type Explainer struct {
+	m     Model
+	info  []FeatureInfo
+	index map[string]int
+	buf   []float64
+	ord   []int
+}
+
+// NewExplainer prepares reasons for m's features described by info (same
+// order as m.Features(); missing entries fall back to the bare name).
+func NewExplainer(m Model, info []FeatureInfo) *Explainer {
+	names := m.Features()
+	e := &Explainer{m: m, info: make([]FeatureInfo, len(names)), index: map[string]int{}, buf: make([]float64, len(names)), ord: make([]int, len(names))}
+	byName := map[string]FeatureInfo{}
+	for _, f := range info {
+		byName[f.Name] = f
+	}
+	for j, n := range names {
+		f, ok := byName[n]
+		if !ok {
+			f = FeatureInfo{Name: n, Kind: "numeric"}
+		}
+		e.info[j] = f
+		e.index[n] = j
+	}
+	return e
+}
+
+// Reasons returns up to k features that raise row i's churn risk the most
+// (positive contributions only), largest first, with their plain words.
+func (e *Explainer) Reasons(X [][]float64, row, k int) []Reason {
+	e.m.Explain(X, row, e.buf)
+	for j := range e.ord {
+		e.ord[j] = j
+	}
+	sort.SliceStable(e.ord, func(a, b int) bool { return e.buf[e.ord[a]] > e.buf[e.ord[b]] })
+	var out []Reason
+	for _, j := range e.ord {
+		if len(out) == k || e.buf[j] <= 0 {
+			break
+		}
+		v := X[j][row]
+		out = append(out, Reason{Feature: e.info[j].Name, Value: v, Contribution: e.buf[j], Text: e.phrase(X, row, j)})
+	}
+	return out
+}
+
+// value returns feature name's value in row i (NaN when absent).
+func (e *Explainer) value(X [][]float64, row int, name string) float64 {
+	if j, ok := e.index[name]; ok {
+		return X[j][row]
+	}
+	return math.NaN()
+}
+
+// phrase words feature j's value in row i: a template keyed by the
+// feature-name pattern when one fits, else the registry meaning and value.
+func (e *Explainer) phrase(X [][]float64, row, j int) string {
+	f := e.info[j]
+	v := X[j][row]
+	if f.Kind == "categorical" {
+		if math.IsNaN(v) {
+			return fmt.Sprintf("%s unknown", words(f))
+		}
+		c := int(v)
+		if c >= 0 && c < len(f.Categories) {
+			return fmt.Sprintf("%s: %s", words(f), f.Categories[c])
+		}
+		return fmt.Sprintf("%s: category %d", words(f), c)
+	}
+	n := f.Name
+	if math.IsNaN(v) {
+		switch n {
+		case "gap_mean_days", "gap_last_days", "overdue_ratio":
+			return "only one order so far"
+		}
+		return fmt.Sprintf("%s: not recorded", words(f))
+	}
+	switch {
+	case n == "recency_days":
+		s := fmt.Sprintf("no order for %s", plural(v, "day"))
+		if g := e.value(X, row, "gap_mean_days"); g > 0 && v/g >= 1.5 {
+			s += fmt.Sprintf(", %s× the usual gap", num(v/g))
+		}
+		return s
+	case n == "overdue_ratio":
+		return fmt.Sprintf("%s× overdue against the usual gap between orders", num(v))
+	case n == "days_since_first_order":
+		return fmt.Sprintf("first order %s ago", plural(v, "day"))
+	case n == "gap_mean_days":
+		return fmt.Sprintf("usually %s between orders", plural(v, "day"))
+	case n == "gap_last_days":
+		return fmt.Sprintf("%s between the last two orders", plural(v, "day"))
+	case n == "frequency_lifetime":
+		return fmt.Sprintf("%s in total", plural(v, "order"))
+	case strings.HasPrefix(n, "frequency_") && f.Window != "":
+		return fmt.Sprintf("%s in the last %s", plural(v, "order"), windowWords(f.Window))
+	case strings.HasPrefix(n, "monetary_") && f.Window != "" && f.Window != "lifetime":
+		return fmt.Sprintf("spent %s in the last %s", num(v), windowWords(f.Window))
+	case n == "trend_frequency_90d":
+		return trendWords(v, "order", "orders", "than in the 90 days before")
+	case n == "trend_monetary_90d":
+		if v < 0 {
+			return fmt.Sprintf("spent %s less in the last 90 days than in the 90 days before", num(-v))
+		}
+		return fmt.Sprintf("spent %s more in the last 90 days than in the 90 days before", num(v))
+	case strings.HasSuffix(n, "_share") && v >= 0 && v <= 1:
+		return fmt.Sprintf("%s: %s%%", words(f), num(100*v))
+	}
+	return fmt.Sprintf("%s: %s", words(f), num(v))
+}
+
+func words(f FeatureInfo) string {
+	if f.Meaning != "" {
+		m := f.Meaning
+		if i := strings.Index(m, " (null"); i > 0 {
+			m = m[:i]
+		}
+		return m
+	}
+	return strings.ReplaceAll(f.Name, "_", " ")
+}
+
+func windowWords(w string) string {
+	if d, err := ParseDays(w); err == nil {
+		return plural(float64(d), "day")
+	}
+	return w
+}
+
+func trendWords(v float64, one, many, than string) string {
+	if v < 0 {
+		return fmt.Sprintf("%s fewer %s %s", num(-v), many, than)
+	}
+	if v == 1 {
+		return fmt.Sprintf("1 more %s %s", one, than)
+	}
+	return fmt.Sprintf("%s more %s %s", num(v), many, than)
+}
+
+func plural(v float64, unit string) string {
+	s := num(v)
+	if s == "1" {
+		return "1 " + unit
+	}
+	return s + " " + unit + "s"
+}
+
+// num formats a number for people: integers plainly, others with up to one
+// decimal (two below 10).
+func num(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a == math.Trunc(a) && a < 1e15:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 100:
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	case a >= 10:
+		return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0")
+	}
+	s := strconv.FormatFloat(v, 'f', 1, 64)
+	return strings.TrimSuffix(s, ".0")
+}
