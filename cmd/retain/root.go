@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 		newExtractCmd(),
 		newTrainCmd(),
 		newFeaturesCmd(),
+		newCLVCmd(),
 	)
 	return root
 }
