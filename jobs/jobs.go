@@ -41,6 +41,8 @@ type Options struct {
 	ID string
 	// Logf prints progress lines; optional.
 	Logf func(format string, args ...any)
+	// InsertOnly makes a client that only queues jobs (works none).
+	InsertOnly bool
 	// PollInterval is how often idle workers look for jobs (default 1 s; tests use less).
 	PollInterval time.Duration
 }
@@ -176,7 +178,10 @@ func newNode[TDriver riverdriver.Driver[TTx], TTx any](driver TDriver, schema st
 	if opts.PollInterval <= 0 {
 		cfg.FetchPollInterval, cfg.FetchCooldown = 0, 0
 	}
-	if opts.Scheduler {
+	if opts.InsertOnly {
+		cfg.Queues = nil
+	}
+	if opts.Scheduler && !opts.InsertOnly {
 		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(opts.TickEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return TickArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true, ID: "retain_tick"})}
