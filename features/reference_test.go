@@ -17,8 +17,8 @@ func reference(h history, D time.Time, horizon time.Duration) map[string]map[str
 	nan := math.NaN()
 	dd := func(a, b time.Time) float64 { return a.Sub(b).Hours() / 24 }
 	type ord struct {
-		t             time.Time
-		amt           float64
+		t           time.Time
+		amt         float64
 		product, ch string
 	}
 	orders := map[string][]ord{}
