@@ -3,6 +3,7 @@ package pipeline
 import (
 	"github.com/retainlab/retain/datasets"
 	"github.com/retainlab/retain/features"
+	"github.com/retainlab/retain/models/churn"
 	"github.com/retainlab/retain/stores"
 )
 
@@ -22,6 +23,8 @@ type Config struct {
 	Sources map[datasets.Table]datasets.Source `yaml:"sources" json:"sources"`
 	// Churn defines the label.
 	Churn features.ChurnConfig `yaml:"churn,omitempty" json:"churn,omitempty"`
+	// Model chooses, calibrates and validates the churn model (models/churn).
+	Model churn.Config `yaml:"model,omitempty" json:"model,omitempty"`
 	// Stores says where publish writes.
 	Stores stores.Config `yaml:"stores,omitempty" json:"stores,omitempty"`
 	// Schedule says when runs happen and where the ledger and job queue live (run_config.go).

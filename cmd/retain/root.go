@@ -24,6 +24,7 @@ func newRootCmd() *cobra.Command {
 		newGenerateCmd(),
 		newExtractCmd(),
 		newTrainCmd(),
+		newBacktestCmd(),
 		newFeaturesCmd(),
 		newCLVCmd(),
 	)

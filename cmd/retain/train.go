@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/retainlab/retain/models/churn"
 	"github.com/retainlab/retain/models/eval"
+	"github.com/retainlab/retain/pipeline"
 )
 
 // trainSummary is the --json object of `retain train` and `retain backtest`.
@@ -26,25 +26,13 @@ type trainSummary struct {
 	CaptureAt10 float64 `json:"capture_at_10"`
 	LiftQuality float64 `json:"lift_quality"`
 	// CV details: folds, per-fold reports and the pooled out-of-fold report.
-	Folds     int           `json:"folds,omitempty"`
-	FoldAUCs  []float64     `json:"fold_aucs,omitempty"`
-	ECEFolds  float64       `json:"ece_fold_mean,omitempty"`
-	Pooled    *eval.Report  `json:"pooled,omitempty"`
-	Features  int           `json:"features"`
-	Dropped   []string      `json:"dropped_columns,omitempty"`
-	Artifact  string        `json:"artifact,omitempty"`
-	Champion  *bool         `json:"champion,omitempty"`
-	Reason    string        `json:"champion_reason,omitempty"`
-	AsOf      string        `json:"as_of,omitempty"`
-	Cutoffs   []string      `json:"train_cutoffs,omitempty"`
-	Seconds   float64       `json:"seconds"`
-	Extra     *eval.Report  `json:"report,omitempty"`
-	Backtests []backtestRow `json:"backtests,omitempty"`
-}
-
-type backtestRow struct {
-	AsOf string      `json:"as_of"`
-	Rep  eval.Report `json:"report"`
+	Folds    int          `json:"folds,omitempty"`
+	FoldAUCs []float64    `json:"fold_aucs,omitempty"`
+	ECEFolds float64      `json:"ece_fold_mean,omitempty"`
+	Pooled   *eval.Report `json:"pooled,omitempty"`
+	Features int          `json:"features"`
+	Dropped  []string     `json:"dropped_columns,omitempty"`
+	Seconds  float64      `json:"seconds"`
 }
 
 func summaryFrom(kind string, r eval.Report) trainSummary {
@@ -169,6 +157,82 @@ func countTrue(b []bool) int {
 	return n
 }
 
+func parseAsOf(s string) (time.Time, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, usagef("--as-of: %q is not a date like 2011-09-09", s)
+	}
+	return t.UTC(), nil
+}
+
 func trainConfig(cmd *cobra.Command, cfgPath, asOf, model string, cv int, asJSON bool) error {
-	return fmt.Errorf("train --config: not wired yet")
+	D, err := parseAsOf(asOf)
+	if err != nil {
+		return err
+	}
+	cfg, err := pipeline.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	pr := newProgress()
+	s, err := pipeline.Train(cmd.Context(), cfg, pipeline.TrainOptions{AsOf: D, Model: model, CV: cv, Progress: pr.Printf})
+	if err != nil {
+		return err
+	}
+	if s.Folds > 0 {
+		pr.Printf("%s, %d-fold CV at %s: AUC %.4f  PR-AUC %.4f  log loss %.4f  Brier %.4f  ECE %.4f (pooled out-of-fold)  lift@10%% %.2f  (%d customers, %d churned)",
+			s.Model, s.Folds, s.AsOf, s.AUC, s.PRAUC, s.LogLoss, s.Brier, s.ECE, s.LiftAt10, s.N, s.Positives)
+	} else {
+		pr.Printf("%s trained for %s on cutoffs %v; backtest at %s: AUC %.4f  PR-AUC %.4f  ECE %.4f  lift@10%% %.2f; champion: %v",
+			s.ModelID, s.AsOf, s.TrainCutoffs, s.EvaluatedAt, s.AUC, s.PRAUC, s.ECE, s.LiftAt10, s.Champion)
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), s)
+	}
+	return nil
+}
+
+func newBacktestCmd() *cobra.Command {
+	var (
+		cfgPath, asOf, model string
+		asJSON               bool
+	)
+	cmd := &cobra.Command{
+		Use:   "backtest",
+		Short: "Fit the churn model on cutoffs whose horizon ended before D and evaluate it at D",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgPath == "" || asOf == "" {
+				return usagef("backtest needs --config FILE --as-of YYYY-MM-DD")
+			}
+			if model != "" && model != "gbdt" && model != "logreg" && model != "blend" {
+				return usagef("--model: %q is not gbdt, logreg or blend", model)
+			}
+			D, err := parseAsOf(asOf)
+			if err != nil {
+				return err
+			}
+			cfg, err := pipeline.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			pr := newProgress()
+			s, err := pipeline.Backtest(cmd.Context(), cfg, pipeline.BacktestOptions{AsOf: D, Model: model, Progress: pr.Printf})
+			if err != nil {
+				return err
+			}
+			pr.Printf("%s backtest at %s (trained on %v, %d rows): AUC %.4f  PR-AUC %.4f  log loss %.4f  Brier %.4f  ECE %.4f  lift@10%% %.2f  (%d customers, %d churned)",
+				s.Model, s.AsOf, s.TrainCutoffs, s.TrainRows, s.AUC, s.PRAUC, s.LogLoss, s.Brier, s.ECE, s.LiftAt10, s.N, s.Positives)
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), s)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", "", "config file (YAML)")
+	f.StringVar(&asOf, "as-of", "", "evaluation date D YYYY-MM-DD (labels at D must be observable)")
+	f.StringVar(&model, "model", "", "model family: gbdt, logreg or blend (default: model.kind)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON summary object on stdout")
+	return cmd
 }

@@ -1,0 +1,374 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/retainlab/retain/datasets"
+	"github.com/retainlab/retain/features"
+	"github.com/retainlab/retain/models/churn"
+	"github.com/retainlab/retain/models/eval"
+)
+
+// TrainOptions tunes `retain train --config`.
+type TrainOptions struct {
+	// AsOf is the date D the model is trained for.
+	AsOf time.Time
+	// Model overrides model.kind (gbdt, logreg or blend).
+	Model string
+	// CV > 1 cross-validates on the labelled customers at AsOf instead of
+	// training and registering a model.
+	CV int
+	// Progress, when set, receives one line per step.
+	Progress func(format string, args ...any)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// TrainSummary is what Train or Backtest did; its JSON is the --json object
+// of `retain train` and `retain backtest`. The flat metrics are the CV mean
+// (with --cv; ECE from the pooled out-of-fold predictions) or the backtest.
+type TrainSummary struct {
+	Model     string  `json:"model"`
+	AUC       float64 `json:"auc"`
+	PRAUC     float64 `json:"pr_auc"`
+	LogLoss   float64 `json:"logloss"`
+	Brier     float64 `json:"brier"`
+	ECE       float64 `json:"ece"`
+	LiftAt10  float64 `json:"lift_at_10"`
+	N         int     `json:"n"`
+	Positives int     `json:"positives"`
+
+	CaptureAt10 float64     `json:"capture_at_10"`
+	LiftQuality float64     `json:"lift_quality"`
+	Report      eval.Report `json:"report"`
+	// Folds and FoldAUCs describe a cross-validation; ECEFoldMean is the
+	// mean of the per-fold ECEs.
+	Folds       int          `json:"folds,omitempty"`
+	FoldAUCs    []float64    `json:"fold_aucs,omitempty"`
+	ECEFoldMean float64      `json:"ece_fold_mean,omitempty"`
+	Pooled      *eval.Report `json:"pooled,omitempty"`
+
+	AsOf string `json:"as_of"`
+	// EvaluatedAt is the cutoff the backtest scored; TrainCutoffs the
+	// cutoffs its model was fitted on.
+	EvaluatedAt  string   `json:"evaluated_at,omitempty"`
+	TrainCutoffs []string `json:"train_cutoffs,omitempty"`
+	TrainRows    int      `json:"train_rows,omitempty"`
+	Features     int      `json:"features"`
+	// Artifact is the saved model file, Decision the champion/challenger
+	// outcome (train without --cv).
+	Artifact string          `json:"artifact,omitempty"`
+	ModelID  string          `json:"model_id,omitempty"`
+	Champion bool            `json:"champion"`
+	Decision *churn.Decision `json:"decision,omitempty"`
+	Curves   *eval.Curves    `json:"-"`
+	Seconds  float64         `json:"seconds"`
+}
+
+func (s *TrainSummary) setReport(r eval.Report) {
+	s.Report = r
+	s.AUC, s.PRAUC, s.LogLoss, s.Brier, s.ECE, s.LiftAt10 = r.AUC, r.PRAUC, r.LogLoss, r.Brier, r.ECE, r.LiftAt10
+	s.N, s.Positives, s.CaptureAt10, s.LiftQuality = r.N, r.Positives, r.CaptureAt10, r.LiftQuality
+}
+
+// ModelsDir is <data_dir>/models, the model registry.
+func ModelsDir(cfg *Config) string { return filepath.Join(cfg.DataDir, "models") }
+
+// ModelRegistry is the champion/challenger registry of cfg.
+func ModelRegistry(cfg *Config) churn.Registry { return churn.Registry{Dir: ModelsDir(cfg)} }
+
+// FeatureSchema converts a features registry into the models' schema.
+func FeatureSchema(f *features.Frame) []churn.FeatureInfo {
+	out := make([]churn.FeatureInfo, len(f.Names))
+	for j, n := range f.Names {
+		fi := churn.FeatureInfo{Name: n, Kind: features.Numeric}
+		if j < len(f.Registry) {
+			d := f.Registry[j]
+			fi = churn.FeatureInfo{Name: n, Meaning: d.Meaning, Window: d.Window, Source: d.Source, Kind: d.Kind, Categories: d.Categories}
+		}
+		out[j] = fi
+	}
+	return out
+}
+
+// FrameDataset returns rows of the frame as a churn dataset (labels copied;
+// NaN labels stay NaN, so pass labelled rows when training). rows nil means
+// every row, sharing the frame's columns.
+func FrameDataset(f *features.Frame, rows []int) *churn.Dataset {
+	ds := &churn.Dataset{Names: f.Names, Categorical: f.Categorical(), X: f.X, Y: f.Labels}
+	if rows == nil {
+		return ds
+	}
+	return ds.Subset(rows)
+}
+
+// labelledRows returns the rows of cutoff c (zero c: any cutoff) with a
+// known label.
+func labelledRows(f *features.Frame, cutoffs ...time.Time) []int {
+	var rows []int
+	for i, c := range f.Cutoffs {
+		if math.IsNaN(f.Labels[i]) {
+			continue
+		}
+		if len(cutoffs) > 0 && !slices.ContainsFunc(cutoffs, func(t time.Time) bool { return t.Equal(c) }) {
+			continue
+		}
+		rows = append(rows, i)
+	}
+	return rows
+}
+
+func (o *TrainOptions) logf(format string, args ...any) {
+	if o.Progress != nil {
+		o.Progress(format, args...)
+	}
+}
+
+func (o *TrainOptions) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func modelConfig(cfg *Config, kind string) churn.Config {
+	mc := cfg.Model
+	if kind != "" {
+		mc.Kind = kind
+	}
+	return mc.WithDefaults()
+}
+
+// loadFrame returns the features at the cutoffs: read from the features
+// file when `retain features` already wrote it, built from the snapshot
+// otherwise.
+func loadFrame(ctx context.Context, cfg *Config, cutoffs []time.Time, o *TrainOptions) (*features.Frame, error) {
+	path := filepath.Join(cfg.DataDir, "features", features.FileName(cutoffs))
+	if _, err := os.Stat(path); err == nil {
+		o.logf("train: reading features %s", path)
+		f, err := features.ReadFile(path)
+		if err == nil && f.Horizon == cfg.Churn.HorizonDuration() {
+			return f, nil
+		}
+		o.logf("train: %s does not match the config; rebuilding", path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	o.logf("train: building features at %d cutoff(s) from the snapshot", len(cutoffs))
+	return features.Build(ctx, datasets.SnapshotDir(cfg.DataDir), features.Options{Cutoffs: cutoffs, Churn: cfg.Churn})
+}
+
+// trainCutoffs are the cutoffs whose horizon ended by `until`: until −
+// horizon and model.train_cutoffs − 1 earlier ones, model.cutoff_step apart.
+func trainCutoffs(cfg *Config, mc churn.Config, until time.Time) []time.Time {
+	h := cfg.Churn.HorizonDuration()
+	step, _ := churn.ParseDays(mc.CutoffStep)
+	var out []time.Time
+	for k := mc.TrainCutoffs - 1; k >= 0; k-- {
+		out = append(out, until.Add(-h).AddDate(0, 0, -k*step).UTC())
+	}
+	return out
+}
+
+func dates(ts []time.Time) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.UTC().Format(time.DateOnly)
+	}
+	return out
+}
+
+// Train is the train stage. With opts.CV it cross-validates on the
+// labelled customers at the as-of date. Otherwise it fits the model on the
+// cutoffs whose horizon ended by D, backtests the same recipe one horizon
+// earlier (fit on cutoffs ending by D − horizon, score the cutoff D −
+// horizon), saves a versioned artifact under <data_dir>/models/ and promotes
+// it when its backtest AUC is not worse than the champion's on the same
+// rows by more than model.champion_margin.
+func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, error) {
+	start := time.Now()
+	mc := modelConfig(cfg, opts.Model)
+	if err := mc.Validate(); err != nil {
+		return nil, &ConfigError{File: cfg.Path(), Msg: err.Error()}
+	}
+	D := opts.AsOf.UTC()
+	s := &TrainSummary{Model: mc.Kind, AsOf: D.Format(time.DateOnly)}
+	if opts.CV > 1 || opts.CV == -1 {
+		k := opts.CV
+		if k < 0 {
+			k = mc.CVFolds
+		}
+		f, err := loadFrame(ctx, cfg, []time.Time{D}, &opts)
+		if err != nil {
+			return nil, err
+		}
+		rows := labelledRows(f)
+		if len(rows) == 0 {
+			return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("train --cv: no customer at %s has a known label (the %s horizon after it ends after the data, %s)",
+				s.AsOf, cfg.Churn.Horizon, f.ObservedUntil.Format(time.DateOnly))}
+		}
+		ds := FrameDataset(f, rows)
+		opts.logf("train: %d-fold CV of %s on %d customers × %d features", k, mc.Kind, len(rows), len(f.Names))
+		res, err := churn.CrossValidate(ctx, ds, mc, k, func(fold int, r eval.Report) {
+			opts.logf("train: fold %d/%d: AUC %.4f", fold, k, r.AUC)
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.setReport(res.Mean)
+		s.ECEFoldMean = res.Mean.ECE
+		s.ECE = res.Pooled.ECE
+		s.Folds = k
+		for _, r := range res.Folds {
+			s.FoldAUCs = append(s.FoldAUCs, r.AUC)
+		}
+		p := res.Pooled
+		s.Pooled = &p
+		c := eval.ComputeCurves(ds.Y, res.OOF)
+		s.Curves = &c
+		s.Features = len(f.Names)
+		s.Seconds = time.Since(start).Seconds()
+		return s, nil
+	}
+
+	// Backtest one horizon back, then the final fit on the latest cutoffs.
+	evalAt := D.Add(-cfg.Churn.HorizonDuration())
+	bt, err := backtest(ctx, cfg, mc, evalAt, &opts)
+	if err != nil {
+		return nil, fmt.Errorf("train: backtest at %s: %w", evalAt.Format(time.DateOnly), err)
+	}
+	cuts := trainCutoffs(cfg, mc, D)
+	f, err := loadFrame(ctx, cfg, cuts, &opts)
+	if err != nil {
+		return nil, err
+	}
+	rows := labelledRows(f, cuts...)
+	if len(rows) == 0 {
+		return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("train: no labelled customers at cutoffs %v", dates(cuts))}
+	}
+	ds := FrameDataset(f, rows)
+	opts.logf("train: fitting %s on %d customer-cutoffs × %d features (cutoffs %v)", mc.Kind, len(rows), len(f.Names), dates(cuts))
+	m, err := churn.Fit(ctx, ds, mc)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	schema := FeatureSchema(f)
+	art, err := churn.NewArtifact(m, ds, schema, mc, s.AsOf, opts.now())
+	if err != nil {
+		return nil, err
+	}
+	art.TrainCutoffs = dates(cuts)
+	art.Metrics["backtest"] = bt.rep
+	reg := ModelRegistry(cfg)
+	path, err := reg.Save(art)
+	if err != nil {
+		return nil, err
+	}
+	// Champion/challenger on the same backtest rows.
+	championAUC, championID := math.NaN(), ""
+	if ch, err := reg.Champion(); err != nil {
+		return nil, err
+	} else if ch != nil && ch.ID != art.ID {
+		championID = ch.ID
+		ca, cm, err := reg.LoadChampion()
+		if err != nil {
+			opts.logf("train: champion %s unreadable (%v); challenger wins", ch.ID, err)
+		} else if ca.CheckSchema(bt.schema) == nil {
+			p := make([]float64, bt.ds.Rows())
+			cm.PredictProba(bt.ds.X, p)
+			championAUC = eval.AUC(bt.ds.Y, p)
+		}
+	}
+	d := churn.Decide(bt.rep.AUC, championAUC, *mc.ChampionMargin, championID)
+	if championID == "" {
+		if ch, _ := reg.Champion(); ch != nil && ch.ID == art.ID {
+			d = churn.Decision{Promote: true, Reason: "same model as the champion", Challenger: bt.rep.AUC, Margin: *mc.ChampionMargin}
+		}
+	}
+	if d.Promote {
+		if err := reg.Promote(art, bt.rep.AUC, d.Reason, opts.now()); err != nil {
+			return nil, err
+		}
+	}
+	opts.logf("train: %s saved to %s; champion: %v (%s)", art.ID, path, d.Promote, d.Reason)
+	s.setReport(bt.rep)
+	s.EvaluatedAt = evalAt.Format(time.DateOnly)
+	s.TrainCutoffs = dates(cuts)
+	s.TrainRows = len(rows)
+	s.Features = len(f.Names)
+	s.Artifact, s.ModelID, s.Champion, s.Decision = path, art.ID, d.Promote, &d
+	s.Curves = bt.curves
+	s.Seconds = time.Since(start).Seconds()
+	return s, nil
+}
+
+// BacktestOptions tunes `retain backtest`.
+type BacktestOptions = TrainOptions
+
+type backtestResult struct {
+	rep    eval.Report
+	ds     *churn.Dataset // evaluation rows
+	schema []churn.FeatureInfo
+	cuts   []time.Time
+	rows   int
+	curves *eval.Curves
+}
+
+// backtest fits mc on the cutoffs whose horizon ended by evalAt and scores
+// the labelled customers at evalAt.
+func backtest(ctx context.Context, cfg *Config, mc churn.Config, evalAt time.Time, o *TrainOptions) (*backtestResult, error) {
+	cuts := trainCutoffs(cfg, mc, evalAt)
+	all := append(slices.Clone(cuts), evalAt)
+	f, err := loadFrame(ctx, cfg, all, o)
+	if err != nil {
+		return nil, err
+	}
+	trRows := labelledRows(f, cuts...)
+	teRows := labelledRows(f, evalAt)
+	if len(teRows) == 0 {
+		return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("backtest: no customer at %s has a known label (its %s horizon ends after the data, %s)",
+			evalAt.Format(time.DateOnly), cfg.Churn.Horizon, f.ObservedUntil.Format(time.DateOnly))}
+	}
+	if len(trRows) == 0 {
+		return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("backtest: no labelled customers at the training cutoffs %v (data too short before %s)", dates(cuts), evalAt.Format(time.DateOnly))}
+	}
+	train, test := FrameDataset(f, trRows), FrameDataset(f, teRows)
+	o.logf("backtest: fitting %s on %d customer-cutoffs (%v), scoring %d customers at %s", mc.Kind, len(trRows), dates(cuts), len(teRows), evalAt.Format(time.DateOnly))
+	m, err := churn.Fit(ctx, train, mc)
+	if err != nil {
+		return nil, err
+	}
+	p := make([]float64, test.Rows())
+	m.PredictProba(test.X, p)
+	c := eval.ComputeCurves(test.Y, p)
+	return &backtestResult{rep: eval.Evaluate(test.Y, p), ds: test, schema: FeatureSchema(f), cuts: cuts, rows: len(trRows), curves: &c}, nil
+}
+
+// Backtest is `retain backtest`: fit the configured model on the cutoffs
+// whose horizon ended by D and evaluate it on the customers at D (whose
+// labels must be observable).
+func Backtest(ctx context.Context, cfg *Config, opts BacktestOptions) (*TrainSummary, error) {
+	start := time.Now()
+	mc := modelConfig(cfg, opts.Model)
+	if err := mc.Validate(); err != nil {
+		return nil, &ConfigError{File: cfg.Path(), Msg: err.Error()}
+	}
+	D := opts.AsOf.UTC()
+	bt, err := backtest(ctx, cfg, mc, D, &opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &TrainSummary{Model: mc.Kind, AsOf: D.Format(time.DateOnly), EvaluatedAt: D.Format(time.DateOnly),
+		TrainCutoffs: dates(bt.cuts), TrainRows: bt.rows, Features: len(bt.schema), Curves: bt.curves}
+	s.setReport(bt.rep)
+	s.Seconds = time.Since(start).Seconds()
+	return s, nil
+}
