@@ -27,6 +27,10 @@ type Config struct {
 	Model churn.Config `yaml:"model,omitempty" json:"model,omitempty"`
 	// Stores says where publish writes.
 	Stores stores.Config `yaml:"stores,omitempty" json:"stores,omitempty"`
+	// Scoring sets risk tiers, reasons and the CLV horizon (score.go).
+	Scoring ScoreConfig `yaml:"scoring,omitempty" json:"scoring,omitempty"`
+	// Policy turns the risk list into the intervention queue (stores.Policy).
+	Policy stores.Policy `yaml:"policy,omitempty" json:"policy,omitempty"`
 	// Schedule says when runs happen and where the ledger and job queue live (run_config.go).
 	Schedule ScheduleConfig `yaml:"schedule,omitempty" json:"schedule,omitempty"`
 

@@ -19,26 +19,32 @@ import (
 // RiskRecordParquet is the Parquet row of scores.parquet and of the risk list
 // exports: DESIGN.md's risk list row, reasons as a JSON list, unknown numbers null.
 type RiskRecordParquet struct {
-	CustomerID        string     `parquet:"customer_id,dict"`
-	AsOf              time.Time  `parquet:"as_of,date"`
-	ScoredAt          time.Time  `parquet:"scored_at,timestamp(microsecond)"`
-	RunID             string     `parquet:"run_id,dict"`
-	ModelVersion      string     `parquet:"model_version,dict"`
-	ChurnProbability  float64    `parquet:"churn_probability"`
-	RiskTier          string     `parquet:"risk_tier,dict"`
-	ChurnPercentile   float64    `parquet:"churn_percentile"`
-	PAlive            *float64   `parquet:"p_alive,optional"`
-	ExpectedPurchases *float64   `parquet:"expected_purchases,optional"`
-	PredictedCLV      *float64   `parquet:"predicted_clv,optional"`
-	HistoricCLV       *float64   `parquet:"historic_clv,optional"`
-	ValueAtRisk       *float64   `parquet:"value_at_risk,optional"`
-	ExpectedNextOrder *time.Time `parquet:"expected_next_order_date,optional,date"`
-	Reasons           string     `parquet:"reasons"`
-	Segment           string     `parquet:"segment,dict"`
-	ValueRiskCell     string     `parquet:"value_risk_cell,dict"`
-	ControlGroup      bool       `parquet:"control_group"`
-	RowHash           string     `parquet:"row_hash"`
+	CustomerID        string    `parquet:"customer_id,dict"`
+	AsOf              int32     `parquet:"as_of,date"` // days since 1970-01-01
+	ScoredAt          time.Time `parquet:"scored_at,timestamp(microsecond)"`
+	RunID             string    `parquet:"run_id,dict"`
+	ModelVersion      string    `parquet:"model_version,dict"`
+	ChurnProbability  float64   `parquet:"churn_probability"`
+	RiskTier          string    `parquet:"risk_tier,dict"`
+	ChurnPercentile   float64   `parquet:"churn_percentile"`
+	PAlive            *float64  `parquet:"p_alive,optional"`
+	ExpectedPurchases *float64  `parquet:"expected_purchases,optional"`
+	PredictedCLV      *float64  `parquet:"predicted_clv,optional"`
+	HistoricCLV       *float64  `parquet:"historic_clv,optional"`
+	ValueAtRisk       *float64  `parquet:"value_at_risk,optional"`
+	ExpectedNextOrder *int32    `parquet:"expected_next_order_date,optional,date"`
+	Reasons           string    `parquet:"reasons"`
+	Segment           string    `parquet:"segment,dict"`
+	ValueRiskCell     string    `parquet:"value_risk_cell,dict"`
+	ControlGroup      bool      `parquet:"control_group"`
+	RowHash           string    `parquet:"row_hash"`
 }
+
+func epochDays(t time.Time) int32 {
+	return int32(t.UTC().Truncate(24*time.Hour).Unix() / 86400)
+}
+
+func fromEpochDays(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
 func optF(v float64) *float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -55,13 +61,13 @@ func fromOpt(p *float64) float64 {
 }
 
 func toParquet(r *RiskRow, dst *RiskRecordParquet) {
-	*dst = RiskRecordParquet{r.CustomerID, r.AsOf.UTC(), r.ScoredAt.UTC(), r.RunID, r.ModelVersion,
+	*dst = RiskRecordParquet{r.CustomerID, epochDays(r.AsOf), r.ScoredAt.UTC(), r.RunID, r.ModelVersion,
 		r.ChurnProbability, r.RiskTier, r.ChurnPercentile, optF(r.PAlive), optF(r.ExpectedPurchases),
 		optF(r.PredictedCLV), optF(r.HistoricCLV), optF(r.ValueAtRisk), nil, r.ReasonsJSON(), r.Segment,
 		r.ValueRiskCell, r.ControlGroup, r.Hash()}
 	if !r.ExpectedNextOrder.IsZero() {
-		t := r.ExpectedNextOrder.UTC()
-		dst.ExpectedNextOrder = &t
+		d := epochDays(r.ExpectedNextOrder)
+		dst.ExpectedNextOrder = &d
 	}
 }
 
@@ -145,13 +151,13 @@ func ReadRiskParquet(path string) (rows []RiskRow, err error) {
 	for i := range recs {
 		p := &recs[i]
 		r := &rows[i]
-		*r = RiskRow{CustomerID: p.CustomerID, AsOf: p.AsOf.UTC(), ScoredAt: p.ScoredAt.UTC(), RunID: p.RunID,
+		*r = RiskRow{CustomerID: p.CustomerID, AsOf: fromEpochDays(p.AsOf), ScoredAt: p.ScoredAt.UTC(), RunID: p.RunID,
 			ModelVersion: p.ModelVersion, ChurnProbability: p.ChurnProbability, RiskTier: p.RiskTier,
 			ChurnPercentile: p.ChurnPercentile, PAlive: fromOpt(p.PAlive), ExpectedPurchases: fromOpt(p.ExpectedPurchases),
 			PredictedCLV: fromOpt(p.PredictedCLV), HistoricCLV: fromOpt(p.HistoricCLV), ValueAtRisk: fromOpt(p.ValueAtRisk),
 			Segment: p.Segment, ValueRiskCell: p.ValueRiskCell, ControlGroup: p.ControlGroup}
 		if p.ExpectedNextOrder != nil {
-			r.ExpectedNextOrder = p.ExpectedNextOrder.UTC()
+			r.ExpectedNextOrder = fromEpochDays(*p.ExpectedNextOrder)
 		}
 		if p.Reasons != "" && p.Reasons != "[]" {
 			if err := json.Unmarshal([]byte(p.Reasons), &r.Reasons); err != nil {

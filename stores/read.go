@@ -355,3 +355,23 @@ func (db *DB) Customer(ctx context.Context, id string) (CustomerDetail, error) {
 	}
 	return d, nil
 }
+
+// TopAtRisk returns the n rows of risk_current with the most value at risk
+// (churn probability when value is unknown).
+func (db *DB) TopAtRisk(ctx context.Context, n int) ([]RiskRecord, error) {
+	rs, err := db.r.QueryContext(ctx, `SELECT `+strings.Join(riskCols, ", ")+`, updated_at FROM risk_current
+	 ORDER BY COALESCE(value_at_risk, -1) DESC, churn_probability DESC, customer_id LIMIT $1`, n)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading risk_current: %w", db.label, err)
+	}
+	defer rs.Close()
+	var out []RiskRecord
+	for rs.Next() {
+		r, err := scanRisk(rs, true)
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading risk_current: %w", db.label, err)
+		}
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}

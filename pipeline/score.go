@@ -1,0 +1,576 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/retainlab/retain/datasets"
+	"github.com/retainlab/retain/features"
+	"github.com/retainlab/retain/models/churn"
+	"github.com/retainlab/retain/models/clv"
+	"github.com/retainlab/retain/stores"
+)
+
+// ScoreConfig is the `scoring:` section: risk tiers, reasons and the CLV
+// horizon of the risk list.
+type ScoreConfig struct {
+	// TiersBy is "probability" (default: cut-offs on the churn probability)
+	// or "percentile" (cut-offs on the churn percentile, as shares 0..1).
+	TiersBy string `yaml:"tiers_by,omitempty" json:"tiers_by,omitempty"`
+	// High is the least probability (or percentile share) of the high tier
+	// (default 0.66, or 0.9 by percentile).
+	High float64 `yaml:"high,omitempty" json:"high,omitempty"`
+	// Medium is the least of the medium tier (default 0.33, or 0.7 by percentile).
+	Medium float64 `yaml:"medium,omitempty" json:"medium,omitempty"`
+	// Reasons is how many reasons each customer gets (default 3).
+	Reasons int `yaml:"reasons,omitempty" json:"reasons,omitempty"`
+	// ReasonsFor lists the tiers that get reasons (default high and medium;
+	// exact TreeSHAP costs the most of scoring).
+	ReasonsFor []string `yaml:"reasons_for,omitempty" json:"reasons_for,omitempty"`
+	// CLVMonths is the horizon of predicted_clv in months (default 12).
+	CLVMonths int `yaml:"clv_months,omitempty" json:"clv_months,omitempty"`
+	// DiscountRate is the monthly discount rate of predicted_clv (default 0.01).
+	DiscountRate *float64 `yaml:"discount_rate,omitempty" json:"discount_rate,omitempty"`
+}
+
+// Validate checks the section; messages name the key.
+func (c *ScoreConfig) Validate() error {
+	switch c.TiersBy {
+	case "", "probability", "percentile":
+	default:
+		return fmt.Errorf("scoring.tiers_by: %q is not probability or percentile", c.TiersBy)
+	}
+	if c.High < 0 || c.High > 1 || c.Medium < 0 || c.Medium > 1 || (c.High != 0 && c.Medium != 0 && c.Medium > c.High) {
+		return fmt.Errorf("scoring.high/medium: %g/%g must be in [0, 1] with medium ≤ high", c.High, c.Medium)
+	}
+	if c.Reasons < 0 || c.Reasons > 20 {
+		return fmt.Errorf("scoring.reasons: %d is not between 0 and 20", c.Reasons)
+	}
+	for _, t := range c.ReasonsFor {
+		if !slices.Contains(stores.Tiers, t) {
+			return fmt.Errorf("scoring.reasons_for: %q is not high, medium or low", t)
+		}
+	}
+	if c.CLVMonths < 0 || c.CLVMonths > 120 {
+		return fmt.Errorf("scoring.clv_months: %d is not between 1 and 120", c.CLVMonths)
+	}
+	if c.DiscountRate != nil && (*c.DiscountRate < 0 || *c.DiscountRate >= 1) {
+		return fmt.Errorf("scoring.discount_rate: %g is not a monthly rate in [0, 1)", *c.DiscountRate)
+	}
+	return nil
+}
+
+// withDefaults fills the documented defaults.
+func (c ScoreConfig) withDefaults() ScoreConfig {
+	if c.TiersBy == "" {
+		c.TiersBy = "probability"
+	}
+	if c.High == 0 {
+		c.High = map[string]float64{"probability": 0.66, "percentile": 0.9}[c.TiersBy]
+	}
+	if c.Medium == 0 {
+		c.Medium = map[string]float64{"probability": 0.33, "percentile": 0.7}[c.TiersBy]
+	}
+	if c.Reasons == 0 {
+		c.Reasons = 3
+	}
+	if c.ReasonsFor == nil {
+		c.ReasonsFor = []string{stores.TierHigh, stores.TierMedium}
+	}
+	if c.CLVMonths == 0 {
+		c.CLVMonths = 12
+	}
+	if c.DiscountRate == nil {
+		r := 0.01
+		c.DiscountRate = &r
+	}
+	return c
+}
+
+// ScoreOptions control one scoring.
+type ScoreOptions struct {
+	// AsOf is the scoring date (default: the latest single-date features
+	// file, else the end of the snapshot).
+	AsOf time.Time
+	// RunID names the run (default "score-<as-of>-<scored-at>").
+	RunID string
+	// Out is the scores file (default <data_dir>/runs/<run-id>/score/scores.parquet;
+	// the run machinery passes its stage folder).
+	Out string
+	// Now is the clock (scored_at); default time.Now.
+	Now func() time.Time
+	// Workers explain rows in parallel (default GOMAXPROCS).
+	Workers int
+	// Progress receives one line per step.
+	Progress func(format string, args ...any)
+}
+
+// ScoreSummary is what Score did (the `retain score --json` object).
+type ScoreSummary struct {
+	Path         string         `json:"path"`
+	RunID        string         `json:"run_id"`
+	AsOf         string         `json:"as_of"`
+	ModelVersion string         `json:"model_version"`
+	Customers    int            `json:"customers"`
+	Tiers        map[string]int `json:"tiers"`
+	Segments     map[string]int `json:"segments"`
+	ValueAtRisk  float64        `json:"value_at_risk"` // sum over customers
+	CLV          bool           `json:"clv"`           // false when the CLV models could not be fitted
+	Seconds      float64        `json:"seconds"`
+	// Rows is the risk list (not serialised), for callers that publish next.
+	Rows []stores.RiskRow `json:"-"`
+}
+
+func (o *ScoreOptions) logf(format string, args ...any) {
+	if o.Progress != nil {
+		o.Progress(format, args...)
+	}
+}
+
+// latestAsOf finds the newest single-date features file, else the snapshot's end.
+func latestAsOf(cfg *Config) (time.Time, error) {
+	dir := filepath.Join(cfg.DataDir, "features")
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, fmt.Errorf("score: %w", err)
+	}
+	var best time.Time
+	for _, e := range ents {
+		name, ok := strings.CutPrefix(e.Name(), "features-")
+		if !ok {
+			continue
+		}
+		if d, err := time.Parse(time.DateOnly, strings.TrimSuffix(name, ".parquet")); err == nil && d.After(best) {
+			best = d
+		}
+	}
+	if !best.IsZero() {
+		return best, nil
+	}
+	snap, err := datasets.OpenSnapshot(datasets.SnapshotDir(cfg.DataDir))
+	if err != nil {
+		return time.Time{}, &ConfigError{File: cfg.Path(), Msg: "score: no features file and no snapshot: run `retain extract` and `retain features --as-of D` first (" + err.Error() + ")"}
+	}
+	for _, t := range snap.Manifest.Tables {
+		if t.MaxTime != nil && t.MaxTime.After(best) {
+			best = *t.MaxTime
+		}
+	}
+	if best.IsZero() {
+		return best, &ConfigError{File: cfg.Path(), Msg: "score: the snapshot has no dated rows; give --as-of"}
+	}
+	return best.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1), nil
+}
+
+// Score is the score stage: it applies the champion churn model and the CLV
+// models (BG/NBD + Gamma-Gamma fitted on the scored customers) to the
+// features at the as-of date and writes scores.parquet with DESIGN.md's risk
+// list row for every customer.
+func Score(ctx context.Context, cfg *Config, opts ScoreOptions) (*ScoreSummary, error) {
+	start := time.Now()
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	scoredAt := now().UTC().Truncate(time.Microsecond)
+	asOf := opts.AsOf
+	if asOf.IsZero() {
+		var err error
+		if asOf, err = latestAsOf(cfg); err != nil {
+			return nil, err
+		}
+	}
+	asOf = asOf.UTC().Truncate(24 * time.Hour)
+	runID := opts.RunID
+	if runID == "" {
+		runID = "score-" + asOf.Format(time.DateOnly) + "-" + scoredAt.Format("150405")
+	}
+	out := opts.Out
+	if out == "" {
+		out = filepath.Join(Artifacts{Root: cfg.DataDir}.StageDir(runID, "score"), "scores.parquet")
+	}
+	art, model, err := ModelRegistry(cfg).LoadChampion()
+	if err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	opts.logf("score: champion %s, as of %s", art.ID, asOf.Format(time.DateOnly))
+	frame, err := loadFrame(ctx, cfg, []time.Time{asOf}, &TrainOptions{Progress: opts.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	rows, err := ScoreFrame(ctx, frame, art, model, cfg.Scoring, &cfg.Policy, ScoreMeta{AsOf: asOf, ScoredAt: scoredAt, RunID: runID, Workers: opts.Workers, Logf: opts.logf})
+	if err != nil {
+		return nil, err
+	}
+	s := &ScoreSummary{Path: out, RunID: runID, AsOf: asOf.Format(time.DateOnly), ModelVersion: art.ID, Customers: len(rows),
+		Tiers: map[string]int{}, Segments: map[string]int{}, Rows: rows}
+	for i := range rows {
+		s.Tiers[rows[i].RiskTier]++
+		s.Segments[rows[i].Segment]++
+		if !math.IsNaN(rows[i].PAlive) {
+			s.CLV = true
+		}
+		if v := rows[i].ValueAtRisk; !math.IsNaN(v) {
+			s.ValueAtRisk += v
+		}
+	}
+	meta := map[string]string{"retain.run_id": runID, "retain.as_of": s.AsOf, "retain.model_version": art.ID}
+	if err := stores.WriteRiskParquet(ctx, out, rows, meta); err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	opts.logf("score: %d customers (%d high, %d medium, %d low) → %s", len(rows), s.Tiers["high"], s.Tiers["medium"], s.Tiers["low"], out)
+	s.Seconds = time.Since(start).Seconds()
+	return s, nil
+}
+
+// ScoreMeta is what every row of one scoring shares.
+type ScoreMeta struct {
+	AsOf, ScoredAt time.Time
+	RunID          string
+	Workers        int
+	Logf           func(format string, args ...any)
+}
+
+func defToInfo(reg []churn.FeatureInfo) []features.Def {
+	out := make([]features.Def, len(reg))
+	for i, f := range reg {
+		out[i] = features.Def{Name: f.Name, Meaning: f.Meaning, Window: f.Window, Source: f.Source, Kind: f.Kind, Categories: f.Categories}
+	}
+	return out
+}
+
+// ScoreFrame scores the frame's rows at meta.AsOf (rows of other cutoffs are
+// ignored) with a fitted churn model and its artifact's schema, and returns
+// the risk list. policy (may be nil) sets the control flag.
+func ScoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact, model churn.Model, sc ScoreConfig, policy *stores.Policy, meta ScoreMeta) ([]stores.RiskRow, error) {
+	logf := meta.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	sc = sc.withDefaults()
+	var idx []int
+	for i, c := range frame.Cutoffs {
+		if c.Equal(meta.AsOf) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("score: no customers at the as-of date %s in the features", meta.AsOf.Format(time.DateOnly))
+	}
+	if len(idx) != frame.Rows() {
+		frame = subsetFrame(frame, idx)
+	}
+	// the model's features in the model's order
+	aligned := frame.Align(defToInfo(art.Schema))
+	if err := art.CheckSchema(FeatureSchema(aligned)); err != nil {
+		return nil, fmt.Errorf("score: the features do not match model %s: %w", art.ID, err)
+	}
+	n := aligned.Rows()
+	p := make([]float64, n)
+	model.PredictProba(aligned.X, p)
+
+	rows := make([]stores.RiskRow, n)
+	pct := percentiles(p)
+	for i := range rows {
+		rows[i] = stores.RiskRow{CustomerID: aligned.IDs[i], AsOf: meta.AsOf, ScoredAt: meta.ScoredAt, RunID: meta.RunID,
+			ModelVersion: art.ID, ChurnProbability: p[i], ChurnPercentile: pct[i],
+			PAlive: math.NaN(), ExpectedPurchases: math.NaN(), PredictedCLV: math.NaN(), HistoricCLV: math.NaN(), ValueAtRisk: math.NaN()}
+		v := p[i]
+		if sc.TiersBy == "percentile" {
+			v = pct[i] / 100
+		}
+		switch {
+		case v >= sc.High:
+			rows[i].RiskTier = stores.TierHigh
+		case v >= sc.Medium:
+			rows[i].RiskTier = stores.TierMedium
+		default:
+			rows[i].RiskTier = stores.TierLow
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := scoreCLV(ctx, frame, rows, sc, logf); err != nil {
+		logf("score: CLV models not applied (%v); p_alive, CLV and value at risk are null", err)
+	}
+	segmentRFM(frame, rows)
+	valueRiskGrid(rows)
+	explainRows(aligned, model, art.Schema, rows, sc, meta.Workers)
+	if policy != nil {
+		for i := range rows {
+			rows[i].ControlGroup = policy.ControlFor(&rows[i])
+		}
+	}
+	return rows, nil
+}
+
+func subsetFrame(f *features.Frame, idx []int) *features.Frame {
+	out := *f
+	out.IDs = make([]string, len(idx))
+	out.Cutoffs = make([]time.Time, len(idx))
+	out.Labels = make([]float64, len(idx))
+	out.X = make([][]float64, len(f.X))
+	for j := range f.X {
+		col := make([]float64, len(idx))
+		src := f.X[j]
+		for k, i := range idx {
+			col[k] = src[i]
+		}
+		out.X[j] = col
+	}
+	for k, i := range idx {
+		out.IDs[k], out.Cutoffs[k] = f.IDs[i], f.Cutoffs[i]
+		if f.Labels != nil {
+			out.Labels[k] = f.Labels[i]
+		}
+	}
+	return &out
+}
+
+// percentiles returns each value's percentile rank (0..100: the share of
+// values strictly below it, ties sharing the rank).
+func percentiles(p []float64) []float64 {
+	n := len(p)
+	ord := make([]int, n)
+	for i := range ord {
+		ord[i] = i
+	}
+	sort.SliceStable(ord, func(a, b int) bool { return p[ord[a]] < p[ord[b]] })
+	out := make([]float64, n)
+	for k := 0; k < n; {
+		e := k
+		for e+1 < n && p[ord[e+1]] == p[ord[k]] {
+			e++
+		}
+		v := 100 * float64(k) / float64(n)
+		for m := k; m <= e; m++ {
+			out[ord[m]] = v
+		}
+		k = e + 1
+	}
+	return out
+}
+
+// scoreCLV fits BG/NBD + Gamma-Gamma on the scored customers' clv_* features
+// and fills P(alive), expected purchases over the churn horizon, discounted
+// CLV, historic value, value at risk and the expected next order date.
+func scoreCLV(ctx context.Context, f *features.Frame, rows []stores.RiskRow, sc ScoreConfig, logf func(string, ...any)) error {
+	hist := f.Column("monetary_lifetime")
+	for i := range rows {
+		if hist != nil {
+			rows[i].HistoricCLV = hist[i]
+		}
+	}
+	freq, rec, T, mon := f.Column("clv_frequency"), f.Column("clv_recency_weeks"), f.Column("clv_T_weeks"), f.Column("clv_monetary")
+	if freq == nil || rec == nil || T == nil || mon == nil {
+		return errors.New("the features have no clv_frequency/clv_recency_weeks/clv_T_weeks/clv_monetary columns")
+	}
+	var x, tx, tt, m []float64
+	var at []int
+	for i := range rows {
+		if math.IsNaN(freq[i]) || math.IsNaN(rec[i]) || math.IsNaN(T[i]) {
+			continue
+		}
+		r := math.Min(rec[i], T[i])
+		if freq[i] == 0 {
+			r = 0
+		}
+		mv := mon[i]
+		if math.IsNaN(mv) {
+			mv = 0
+		}
+		x, tx, tt, m = append(x, freq[i]), append(tx, r), append(tt, T[i]), append(m, mv)
+		at = append(at, i)
+	}
+	if len(at) < 10 {
+		return fmt.Errorf("only %d customers with orders", len(at))
+	}
+	vm, err := clv.FitValueModel(ctx, x, tx, tt, m, "week", &clv.Options{Penalizer: 0.001, SkipStdErr: true})
+	var nc *clv.NotConvergedError
+	if errors.As(err, &nc) && vm != nil {
+		logf("score: %v; using the last estimate", err)
+	} else if err != nil {
+		return err
+	}
+	k := len(at)
+	pr := clv.Predictions{PAlive: make([]float64, k), ExpectedPurchases: make([]float64, k), NextPurchase: make([]float64, k), CLV: make([]float64, k)}
+	horizonWeeks := f.Horizon.Hours() / 24 / 7
+	if horizonWeeks <= 0 {
+		horizonWeeks = 90.0 / 7
+	}
+	if err := vm.Score(&pr, x, tx, tt, m, clv.ScoreConfig{Horizon: horizonWeeks, Workers: runtime.GOMAXPROCS(0),
+		CLV: clv.CLVConfig{Months: sc.CLVMonths, UnitsPerMonth: 4.345, DiscountRate: *sc.DiscountRate}}); err != nil {
+		return err
+	}
+	for k, i := range at {
+		r := &rows[i]
+		r.PAlive, r.ExpectedPurchases, r.PredictedCLV = pr.PAlive[k], pr.ExpectedPurchases[k], pr.CLV[k]
+		if math.IsNaN(r.PredictedCLV) {
+			continue
+		}
+		r.ValueAtRisk = r.ChurnProbability * r.PredictedCLV
+		if w := pr.NextPurchase[k]; w >= 0 && !math.IsInf(w, 0) && !math.IsNaN(w) && w < 520 {
+			r.ExpectedNextOrder = r.AsOf.Add(time.Duration(w * 7 * 24 * float64(time.Hour))).Truncate(24 * time.Hour)
+		}
+	}
+	return nil
+}
+
+// RFM segment names.
+const (
+	SegChampions         = "champions"
+	SegLoyal             = "loyal"
+	SegNew               = "new"
+	SegPotentialLoyalist = "potential_loyalist"
+	SegNeedAttention     = "need_attention"
+	SegCantLose          = "cant_lose"
+	SegAtRisk            = "at_risk"
+	SegHibernating       = "hibernating"
+	SegLost              = "lost"
+	SegUnknown           = "unknown"
+)
+
+// quintiles scores values 1..5 by rank (higher value → higher score when
+// up, else lower); NaN gets worst.
+func quintiles(v []float64, up bool) []int8 {
+	n := len(v)
+	ord := make([]int, 0, n)
+	out := make([]int8, n)
+	for i, x := range v {
+		if math.IsNaN(x) {
+			out[i] = 1
+			continue
+		}
+		ord = append(ord, i)
+	}
+	sort.SliceStable(ord, func(a, b int) bool {
+		if up {
+			return v[ord[a]] < v[ord[b]]
+		}
+		return v[ord[a]] > v[ord[b]]
+	})
+	m := len(ord)
+	for k := 0; k < m; {
+		e := k
+		for e+1 < m && v[ord[e+1]] == v[ord[k]] {
+			e++
+		}
+		q := int8(1 + 5*k/max(m, 1))
+		for j := k; j <= e; j++ {
+			out[ord[j]] = q
+		}
+		k = e + 1
+	}
+	return out
+}
+
+// segmentRFM assigns RFM segments from recency_days, clv_frequency (or
+// orders) and monetary_lifetime quintiles over the scored customers.
+func segmentRFM(f *features.Frame, rows []stores.RiskRow) {
+	rec, mon := f.Column("recency_days"), f.Column("monetary_lifetime")
+	freq := f.Column("clv_frequency")
+	if rec == nil || freq == nil {
+		for i := range rows {
+			rows[i].Segment = SegUnknown
+		}
+		return
+	}
+	if mon == nil {
+		mon = freq
+	}
+	r, fq, m := quintiles(rec, false), quintiles(freq, true), quintiles(mon, true)
+	for i := range rows {
+		R, F := r[i], max(fq[i], m[i]) // frequency and value both count as engagement
+		var s string
+		switch {
+		case R >= 4 && F >= 4:
+			s = SegChampions
+		case R >= 3 && F >= 4:
+			s = SegLoyal
+		case R >= 4 && F <= 1:
+			s = SegNew
+		case R >= 4:
+			s = SegPotentialLoyalist
+		case R == 3:
+			s = SegNeedAttention
+		case F >= 4:
+			s = SegCantLose
+		case F >= 3:
+			s = SegAtRisk
+		case R == 2:
+			s = SegHibernating
+		default:
+			s = SegLost
+		}
+		rows[i].Segment = s
+	}
+}
+
+// valueRiskGrid sets value_risk_cell = "<value tercile>_value/<tier>_risk",
+// value by predicted CLV (historic value when CLV is unknown).
+func valueRiskGrid(rows []stores.RiskRow) {
+	v := make([]float64, len(rows))
+	for i := range rows {
+		v[i] = rows[i].PredictedCLV
+		if math.IsNaN(v[i]) {
+			v[i] = rows[i].HistoricCLV
+		}
+	}
+	pct := percentiles(v)
+	for i := range rows {
+		val := "low"
+		switch {
+		case math.IsNaN(v[i]):
+			val = "unknown"
+		case pct[i] >= 200.0/3:
+			val = "high"
+		case pct[i] >= 100.0/3:
+			val = "mid"
+		}
+		rows[i].ValueRiskCell = val + "_value/" + rows[i].RiskTier + "_risk"
+	}
+}
+
+// explainRows fills the top reasons of the rows in the configured tiers, in
+// parallel (one Explainer per worker).
+func explainRows(f *features.Frame, model churn.Model, schema []churn.FeatureInfo, rows []stores.RiskRow, sc ScoreConfig, workers int) {
+	if sc.Reasons == 0 {
+		return
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	n := len(rows)
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(n, lo+chunk)
+		wg.Go(func() {
+			ex := churn.NewExplainer(model, schema)
+			for i := lo; i < hi; i++ {
+				if !slices.Contains(sc.ReasonsFor, rows[i].RiskTier) {
+					continue
+				}
+				rs := ex.Reasons(f.X, i, sc.Reasons)
+				out := make([]stores.Reason, len(rs))
+				for k, r := range rs {
+					out[k] = stores.Reason{Feature: r.Feature, Contribution: math.Round(r.Contribution*1e6) / 1e6, Text: r.Text}
+				}
+				rows[i].Reasons = out
+			}
+		})
+	}
+	wg.Wait()
+}
