@@ -141,32 +141,58 @@ func midpoint(a, b float64) float64 {
 	return m
 }
 
-// binnedMatrix is a row-major matrix of bin codes: Codes[i*F+j] is feature j
-// of row i.
+// binnedMatrix holds the bin codes of a table twice: column-major Cols
+// (Cols[j][i], for partitioning rows and scoring binned rows) and row-major
+// for building histograms, either as global histogram indexes Idx[i*F+j] =
+// off[j] + code when every feature's bins fit 16 bits, or as raw codes
+// Codes[i*F+j].
 type binnedMatrix struct {
 	F     int
 	N     int
+	Cols  [][]uint8
+	Idx   []uint16
 	Codes []uint8
 }
 
-// binRows bins the rows of X (column-major) into a row-major code matrix,
-// in parallel over row blocks.
-func binRows(X [][]float64, bins []featureBins, threads int) *binnedMatrix {
+// binRows bins the rows of X (column-major), in parallel over row blocks.
+// off, when not nil, is the histogram offset of each feature (len F+1) and
+// asks for the row-major layout.
+func binRows(X [][]float64, bins []featureBins, off []int, threads int) *binnedMatrix {
 	F := len(X)
 	n := 0
 	if F > 0 {
 		n = len(X[0])
 	}
-	m := &binnedMatrix{F: F, N: n, Codes: make([]uint8, n*F)}
+	m := &binnedMatrix{F: F, N: n, Cols: make([][]uint8, F)}
+	for j := range F {
+		m.Cols[j] = make([]uint8, n)
+	}
+	if off != nil {
+		if off[F] <= 1<<16 {
+			m.Idx = make([]uint16, n*F)
+		} else {
+			m.Codes = make([]uint8, n*F)
+		}
+	}
 	const block = 4096
 	gbParallelFor(threads, (n+block-1)/block, func(b int) {
 		lo, hi := b*block, min((b+1)*block, n)
 		for j := range F {
 			fb := &bins[j]
-			col := X[j][lo:hi]
-			codes := m.Codes
-			for i, x := range col {
-				codes[(lo+i)*F+j] = fb.code(x)
+			col := m.Cols[j][lo:hi]
+			for i, x := range X[j][lo:hi] {
+				col[i] = fb.code(x)
+			}
+			switch {
+			case m.Idx != nil:
+				o := uint16(off[j])
+				for i, c := range col {
+					m.Idx[(lo+i)*F+j] = o + uint16(c)
+				}
+			case m.Codes != nil:
+				for i, c := range col {
+					m.Codes[(lo+i)*F+j] = c
+				}
 			}
 		}
 	})

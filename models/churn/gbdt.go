@@ -252,7 +252,7 @@ func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 	for j := range F {
 		t.off[j+1] = t.off[j] + t.bins[j].NBins + 1
 	}
-	t.bm = binRows(ds.X, t.bins, t.threads)
+	t.bm = binRows(ds.X, t.bins, t.off, t.threads)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 			return nil, fmt.Errorf("gbdt: validation set has %d features and %d labels for %d rows, want %d features", len(v.X), len(v.Y), v.Rows(), F)
 		}
 		train = iota32(n)
-		vbm = binRows(v.X, t.bins, t.threads)
+		vbm = binRows(v.X, t.bins, nil, t.threads)
 		vy, vw = v.Y, v.W
 		valid = iota32(v.Rows())
 	default:

@@ -72,6 +72,9 @@ func (t *gbTrainer) getHist() []gradPair {
 		t.pool = t.pool[:k-1]
 		return h
 	}
+	if t.bm.Idx != nil {
+		return make([]gradPair, 1<<16) // indexed by uint16 without bounds checks
+	}
 	return make([]gradPair, t.off[t.F])
 }
 
@@ -146,25 +149,49 @@ func (t *gbTrainer) subtractSplit(parent, small []gradPair, feats []int32, rows 
 // number of goroutines.
 func (t *gbTrainer) accumulate(rows []int32, hist []gradPair, feats []int32) {
 	F := t.F
-	codes := t.bm.Codes
 	gh := t.gh
-	off := t.off
-	if len(feats) == F {
-		// all features: walk each row's codes contiguously
+	if idx := t.bm.Idx; idx != nil {
+		h := (*[1 << 16]gradPair)(hist[:1<<16])
+		if len(feats) == F {
+			// all features: walk each row's indexes contiguously
+			for _, r := range rows {
+				p := gh[r]
+				for _, k := range idx[int(r)*F : int(r)*F+F] {
+					e := &h[k]
+					e.g += p.g
+					e.h += p.h
+				}
+			}
+			return
+		}
+		if feats[len(feats)-1]-feats[0] == int32(len(feats)-1) {
+			// a contiguous range of features
+			a, b := int(feats[0]), int(feats[len(feats)-1])+1
+			for _, r := range rows {
+				p := gh[r]
+				for _, k := range idx[int(r)*F+a : int(r)*F+b] {
+					e := &h[k]
+					e.g += p.g
+					e.h += p.h
+				}
+			}
+			return
+		}
 		for _, r := range rows {
 			p := gh[r]
-			row := codes[int(r)*F : int(r)*F+F]
-			for j, c := range row {
-				e := &hist[off[j]+int(c)]
+			row := idx[int(r)*F : int(r)*F+F]
+			for _, j := range feats {
+				e := &h[row[j]]
 				e.g += p.g
 				e.h += p.h
 			}
 		}
 		return
 	}
+	codes := t.bm.Codes
 	fo := make([]int, len(feats))
 	for k, j := range feats {
-		fo[k] = off[j]
+		fo[k] = t.off[j]
 	}
 	for _, r := range rows {
 		p := gh[r]
@@ -388,12 +415,11 @@ func (t *gbTrainer) missingHess(hist []gradPair, j int32) float64 {
 // partition reorders seg stably so the rows going left come first and
 // returns their number; tmp is scratch of the same length.
 func (t *gbTrainer) partition(seg, tmp []int32, feat int, left *[4]uint64) int {
-	F := t.F
-	codes := t.bm.Codes
+	codes := t.bm.Cols[feat]
 	part := func(seg, tmp []int32) (nl int) {
 		nr := 0
 		for _, r := range seg {
-			c := codes[int(r)*F+feat]
+			c := codes[r]
 			if left[c>>6]>>(c&63)&1 != 0 {
 				seg[nl] = r
 				nl++
@@ -405,7 +431,7 @@ func (t *gbTrainer) partition(seg, tmp []int32, feat int, left *[4]uint64) int {
 		copy(seg[nl:], tmp[:nr])
 		return nl
 	}
-	const chunk = 1 << 15
+	const chunk = 1 << 13
 	if len(seg) < 2*chunk || t.threads <= 1 {
 		return part(seg, tmp)
 	}
@@ -444,7 +470,7 @@ func (t *gbTrainer) partition(seg, tmp []int32, feat int, left *[4]uint64) int {
 func (bt *builtTree) predictBinned(bm *binnedMatrix, i int) float64 {
 	n := &bt.nodes[0]
 	for !n.leaf {
-		c := bm.Codes[i*bm.F+int(n.feat)]
+		c := bm.Cols[n.feat][i]
 		if n.left[c>>6]>>(c&63)&1 != 0 {
 			n = &bt.nodes[n.l]
 		} else {

@@ -145,7 +145,18 @@ func (f *flatForest) margins(X [][]float64, lo, hi int, out []float64, idx []int
 			if f.hasCat {
 				for i := range idx {
 					nd := &nodes[idx[i]]
-					idx[i] = nd.child[f.goLeft(nd, X[nd.feat][lo+i])]
+					x := X[nd.feat][lo+i]
+					l := 0
+					if x <= nd.thr {
+						l = 1
+					}
+					if x != x {
+						l = int(nd.flags & flagDefaultLeft)
+					}
+					if nd.flags&flagCategorical != 0 {
+						l = f.goLeft(nd, x)
+					}
+					idx[i] = nd.child[l]
 				}
 				continue
 			}

@@ -207,16 +207,23 @@ func betaTable(k, m int) float64 {
 	return betaInt(k, m)
 }
 
-// explainRow adds row i's contributions into phi (len = features); dir is
-// scratch of at least the largest tree's node count.
-func (m *GBDT) explainRow(sf *shapForest, X [][]float64, i int, phi []float64, dir []uint8, scratch []float64) {
+// explainRows adds the contributions of rows into dst (row-major, F per
+// row). It goes tree by tree over the whole group of rows so each tree's
+// contribution tables stay in cache while they are used; dir is scratch of
+// len(rows) × the largest tree's node count.
+func (m *GBDT) explainRows(sf *shapForest, X [][]float64, rows []int, dst []float64, dir []uint8, scratch []float64) {
 	ff := m.flat
+	F := len(m.Names)
 	for ti := range sf.trees {
 		st := &sf.trees[ti]
 		nodes := ff.nodes[st.root : st.root+st.nnodes]
-		for k := range nodes {
-			nd := &nodes[k]
-			dir[k] = uint8(ff.goLeft(nd, X[nd.feat][i]))
+		nn := len(nodes)
+		for k, i := range rows {
+			dk := dir[k*nn : (k+1)*nn]
+			for c := range nodes {
+				nd := &nodes[c]
+				dk[c] = uint8(ff.goLeft(nd, X[nd.feat][i]))
+			}
 		}
 		for li := range st.leaves {
 			l := &st.leaves[li]
@@ -224,21 +231,25 @@ func (m *GBDT) explainRow(sf *shapForest, X [][]float64, i int, phi []float64, d
 			if d == 0 {
 				continue
 			}
-			pat := 1<<d - 1
-			for c, nd := range l.cnode {
-				if dir[nd] != l.cleft[c] {
-					pat &^= 1 << l.cslot[c]
+			for k := range rows {
+				dk := dir[k*nn : (k+1)*nn]
+				pat := 1<<d - 1
+				for c, nd := range l.cnode {
+					if dk[nd] != l.cleft[c] {
+						pat &^= 1 << l.cslot[c]
+					}
 				}
-			}
-			var contrib []float64
-			if l.table != nil {
-				contrib = l.table[pat*d : (pat+1)*d]
-			} else {
-				contrib = scratch[:d]
-				leafContrib(l, pat, contrib)
-			}
-			for s, f := range l.feats {
-				phi[f] += contrib[s]
+				var contrib []float64
+				if l.table != nil {
+					contrib = l.table[pat*d : (pat+1)*d]
+				} else {
+					contrib = scratch[:d]
+					leafContrib(l, pat, contrib)
+				}
+				phi := dst[k*F : (k+1)*F]
+				for s, f := range l.feats {
+					phi[f] += contrib[s]
+				}
 			}
 		}
 	}
@@ -250,11 +261,7 @@ func (m *GBDT) explainRow(sf *shapForest, X [][]float64, i int, phi []float64, d
 func (m *GBDT) Explain(X [][]float64, row int, dst []float64) float64 {
 	sf := m.shapModel()
 	clear(dst)
-	maxNodes := 0
-	for _, t := range m.Trees {
-		maxNodes = max(maxNodes, len(t.Nodes))
-	}
-	m.explainRow(sf, X, row, dst, make([]uint8, maxNodes), make([]float64, max(sf.maxD, 1)))
+	m.explainRows(sf, X, []int{row}, dst, make([]uint8, m.maxNodes()), make([]float64, max(sf.maxD, 1)))
 	return sf.base
 }
 
@@ -269,24 +276,31 @@ func (m *GBDT) ExplainRows(X [][]float64, rows []int, dst []float64) float64 {
 	if rows == nil && len(X) > 0 {
 		n = len(X[0])
 	}
-	maxNodes := 0
-	for _, t := range m.Trees {
-		maxNodes = max(maxNodes, len(t.Nodes))
-	}
+	maxNodes := m.maxNodes()
 	clear(dst[:n*F])
-	const chunk = 64
+	const chunk = 32
 	gbParallelFor(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk, func(c int) {
-		dir := make([]uint8, maxNodes)
+		dir := make([]uint8, chunk*maxNodes)
 		scratch := make([]float64, max(sf.maxD, 1))
-		for k := c * chunk; k < min((c+1)*chunk, n); k++ {
-			i := k
+		var idx [chunk]int
+		lo, hi := c*chunk, min((c+1)*chunk, n)
+		for k := lo; k < hi; k++ {
+			idx[k-lo] = k
 			if rows != nil {
-				i = rows[k]
+				idx[k-lo] = rows[k]
 			}
-			m.explainRow(sf, X, i, dst[k*F:(k+1)*F], dir, scratch)
 		}
+		m.explainRows(sf, X, idx[:hi-lo], dst[lo*F:hi*F], dir, scratch)
 	})
 	return sf.base
+}
+
+func (m *GBDT) maxNodes() int {
+	k := 0
+	for _, t := range m.Trees {
+		k = max(k, len(t.Nodes))
+	}
+	return k
 }
 
 // GainImportance is each feature's total split gain (loss reduction),
