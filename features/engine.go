@@ -179,12 +179,13 @@ func Build(ctx context.Context, dir string, opts Options) (*Frame, error) {
 	g.SetLimit(workers)
 	var mu sync.Mutex
 	done := 0
+	pool := make(chan *worker, workers)
 	for s := 0; s < shards; s++ {
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			o, err := buildShard(gctx, &spec, s)
+			o, err := buildShard(gctx, &spec, s, pool)
 			if err != nil {
 				return err
 			}
@@ -235,42 +236,33 @@ type tableCols struct {
 	n    int
 	ids  strCol
 	runs []int32 // run starts per customer, plus n
-	t    []int64 // the table's time column
+	// ids holds one id per run (ids.bytes(k) is run k's customer)
+	t []int64 // the table's time column
 }
 
 func (tc *tableCols) load(ctx context.Context, r *shardReader, t datasets.Table) error {
 	var err error
 	tc.n = r.rows
-	if tc.ids, err = r.strings(ctx, "customer_id"); err != nil {
+	if tc.ids, tc.runs, err = r.idRuns("customer_id", tc.ids, tc.runs); err != nil {
 		return err
 	}
-	if tc.t, err = r.times(ctx, datasets.Specs[t].TimeCol); err != nil {
+	if tc.t, err = r.timesPages(datasets.Specs[t].TimeCol, tc.t); err != nil {
 		return err
 	}
-	tc.runs = tc.runs[:0]
-	if tc.n > 0 {
-		tc.runs = append(tc.runs, 0)
+	if len(tc.t) != tc.n || int(tc.runs[len(tc.runs)-1]) != tc.n {
+		return fmt.Errorf("features: %s: columns have %d and %d rows, the file %d", r.path, len(tc.t), tc.runs[len(tc.runs)-1], tc.n)
 	}
-	prev := []byte(nil)
-	for i := 0; i < tc.n; i++ {
-		id := tc.ids.bytes(i)
-		if i > 0 {
-			c := bytes.Compare(prev, id)
-			if c > 0 {
-				return badConfigf("features: %s is not sorted by customer_id at row %d (%q after %q): re-run retain extract", r.path, i, id, prev)
+	if t == datasets.Customers {
+		return nil
+	}
+	for k := 0; k+1 < len(tc.runs); k++ {
+		prev := int64(math.MinInt64)
+		for _, x := range tc.t[tc.runs[k]:tc.runs[k+1]] {
+			if x < prev {
+				return badConfigf("features: %s is not sorted by (customer_id, %s) for customer %q: re-run retain extract", r.path, datasets.Specs[t].TimeCol, tc.ids.bytes(k))
 			}
-			if c < 0 {
-				tc.runs = append(tc.runs, int32(i))
-			} else if t != datasets.Customers && tc.t[i] < tc.t[i-1] && tc.t[i-1] != noTime {
-				return badConfigf("features: %s is not sorted by (customer_id, %s) at row %d: re-run retain extract", r.path, datasets.Specs[t].TimeCol, i)
-			}
+			prev = x
 		}
-		prev = id
-	}
-	tc.runs = append(tc.runs, int32(tc.n))
-	if tc.n == 0 {
-		tc.runs = tc.runs[:1]
-		tc.runs[0] = 0
 	}
 	return nil
 }
@@ -335,6 +327,16 @@ type worker struct {
 	evCount30, evCount90 []float64
 	row                  []float64
 	famRow               [famN][]float64
+
+	// keep holds the column buffers of the previous shard for reuse.
+	keep struct {
+		ord *ordersCols
+		ev  *eventsCols
+		tk  *ticketsCols
+		sv  *surveysCols
+		sub *subsCols
+		cu  *customersCols
+	}
 }
 
 func shardPath(dir string, t datasets.Table, s int) string {
@@ -353,6 +355,7 @@ func (w *worker) open(t datasets.Table, s int, dict []string) (*shardReader, err
 }
 
 func (w *worker) load(ctx context.Context, s int) error {
+	w.ord, w.ev, w.tk, w.sv, w.sub, w.cu = nil, nil, nil, nil, nil, nil
 	w.products, w.categories, w.channels = newInterner(), newInterner(), newInterner()
 	w.eventTypes, w.plans, w.priorities = newInterner(), newInterner(), newInterner()
 	w.countries, w.segments, w.acqs, w.genders = newInterner(), newInterner(), newInterner(), newInterner()
@@ -360,32 +363,36 @@ func (w *worker) load(ctx context.Context, s int) error {
 	if r, err := w.open(datasets.Orders, s, []string{"product", "category", "channel"}); err != nil {
 		return err
 	} else if r != nil {
-		o := &ordersCols{}
+		o := w.keep.ord
+		if o == nil {
+			o = &ordersCols{}
+			w.keep.ord = o
+		}
 		err = func() error {
 			defer r.Close()
 			if err := o.load(ctx, r, datasets.Orders); err != nil {
 				return err
 			}
 			var err error
-			if o.amount, err = r.floats(ctx, "amount"); err != nil {
+			if o.amount, err = r.floatsPages("amount", o.amount); err != nil {
 				return err
 			}
-			if o.qty, err = r.floats(ctx, "quantity"); err != nil {
+			if o.qty, err = r.floatsPages("quantity", o.qty); err != nil {
 				return err
 			}
-			if o.discount, err = r.floats(ctx, "discount"); err != nil {
+			if o.discount, err = r.floatsPages("discount", o.discount); err != nil {
 				return err
 			}
-			if o.returned, err = r.bools(ctx, "returned"); err != nil {
+			if o.returned, err = r.bools(ctx, "returned", o.returned); err != nil {
 				return err
 			}
-			if o.product, err = r.codes(ctx, "product", w.products); err != nil {
+			if o.product, err = r.codes(ctx, "product", w.products, o.product); err != nil {
 				return err
 			}
-			if o.category, err = r.codes(ctx, "category", w.categories); err != nil {
+			if o.category, err = r.codes(ctx, "category", w.categories, o.category); err != nil {
 				return err
 			}
-			o.channel, err = r.codes(ctx, "channel", w.channels)
+			o.channel, err = r.codes(ctx, "channel", w.channels, o.channel)
 			return err
 		}()
 		if err != nil {
@@ -396,14 +403,18 @@ func (w *worker) load(ctx context.Context, s int) error {
 	if r, err := w.open(datasets.Events, s, []string{"event_type"}); err != nil {
 		return err
 	} else if r != nil {
-		e := &eventsCols{}
+		e := w.keep.ev
+		if e == nil {
+			e = &eventsCols{}
+			w.keep.ev = e
+		}
 		err = func() error {
 			defer r.Close()
 			if err := e.load(ctx, r, datasets.Events); err != nil {
 				return err
 			}
 			var err error
-			e.typ, err = r.codes(ctx, "event_type", w.eventTypes)
+			e.typ, err = r.codes(ctx, "event_type", w.eventTypes, e.typ)
 			return err
 		}()
 		if err != nil {
@@ -414,17 +425,21 @@ func (w *worker) load(ctx context.Context, s int) error {
 	if r, err := w.open(datasets.Tickets, s, []string{"priority"}); err != nil {
 		return err
 	} else if r != nil {
-		tk := &ticketsCols{}
+		tk := w.keep.tk
+		if tk == nil {
+			tk = &ticketsCols{}
+			w.keep.tk = tk
+		}
 		err = func() error {
 			defer r.Close()
 			if err := tk.load(ctx, r, datasets.Tickets); err != nil {
 				return err
 			}
 			var err error
-			if tk.closed, err = r.times(ctx, "closed_at"); err != nil {
+			if tk.closed, err = r.timesPages("closed_at", tk.closed); err != nil {
 				return err
 			}
-			tk.priority, err = r.codes(ctx, "priority", w.priorities)
+			tk.priority, err = r.codes(ctx, "priority", w.priorities, tk.priority)
 			return err
 		}()
 		if err != nil {
@@ -435,20 +450,24 @@ func (w *worker) load(ctx context.Context, s int) error {
 	if r, err := w.open(datasets.Surveys, s, nil); err != nil {
 		return err
 	} else if r != nil {
-		sv := &surveysCols{}
+		sv := w.keep.sv
+		if sv == nil {
+			sv = &surveysCols{}
+			w.keep.sv = sv
+		}
 		err = func() error {
 			defer r.Close()
 			if err := sv.load(ctx, r, datasets.Surveys); err != nil {
 				return err
 			}
 			var err error
-			if sv.nps, err = r.floats(ctx, "nps"); err != nil {
+			if sv.nps, err = r.floatsPages("nps", sv.nps); err != nil {
 				return err
 			}
-			if sv.csat, err = r.floats(ctx, "csat"); err != nil {
+			if sv.csat, err = r.floatsPages("csat", sv.csat); err != nil {
 				return err
 			}
-			sv.ces, err = r.floats(ctx, "ces")
+			sv.ces, err = r.floatsPages("ces", sv.ces)
 			return err
 		}()
 		if err != nil {
@@ -459,23 +478,27 @@ func (w *worker) load(ctx context.Context, s int) error {
 	if r, err := w.open(datasets.Subscriptions, s, []string{"plan"}); err != nil {
 		return err
 	} else if r != nil {
-		sb := &subsCols{}
+		sb := w.keep.sub
+		if sb == nil {
+			sb = &subsCols{}
+			w.keep.sub = sb
+		}
 		err = func() error {
 			defer r.Close()
 			if err := sb.load(ctx, r, datasets.Subscriptions); err != nil {
 				return err
 			}
 			var err error
-			if sb.ended, err = r.times(ctx, "ended_at"); err != nil {
+			if sb.ended, err = r.timesPages("ended_at", sb.ended); err != nil {
 				return err
 			}
-			if sb.plan, err = r.codes(ctx, "plan", w.plans); err != nil {
+			if sb.plan, err = r.codes(ctx, "plan", w.plans, sb.plan); err != nil {
 				return err
 			}
-			if sb.mrr, err = r.floats(ctx, "mrr"); err != nil {
+			if sb.mrr, err = r.floatsPages("mrr", sb.mrr); err != nil {
 				return err
 			}
-			sb.failedPay, err = r.floats(ctx, "failed_payments")
+			sb.failedPay, err = r.floatsPages("failed_payments", sb.failedPay)
 			return err
 		}()
 		if err != nil {
@@ -486,26 +509,30 @@ func (w *worker) load(ctx context.Context, s int) error {
 	if r, err := w.open(datasets.Customers, s, []string{"country", "segment", "acquisition_channel", "gender"}); err != nil {
 		return err
 	} else if r != nil {
-		cu := &customersCols{}
+		cu := w.keep.cu
+		if cu == nil {
+			cu = &customersCols{}
+			w.keep.cu = cu
+		}
 		err = func() error {
 			defer r.Close()
 			if err := cu.load(ctx, r, datasets.Customers); err != nil {
 				return err
 			}
 			var err error
-			if cu.country, err = r.codes(ctx, "country", w.countries); err != nil {
+			if cu.country, err = r.codes(ctx, "country", w.countries, cu.country); err != nil {
 				return err
 			}
-			if cu.segment, err = r.codes(ctx, "segment", w.segments); err != nil {
+			if cu.segment, err = r.codes(ctx, "segment", w.segments, cu.segment); err != nil {
 				return err
 			}
-			if cu.acq, err = r.codes(ctx, "acquisition_channel", w.acqs); err != nil {
+			if cu.acq, err = r.codes(ctx, "acquisition_channel", w.acqs, cu.acq); err != nil {
 				return err
 			}
-			if cu.gender, err = r.codes(ctx, "gender", w.genders); err != nil {
+			if cu.gender, err = r.codes(ctx, "gender", w.genders, cu.gender); err != nil {
 				return err
 			}
-			cu.birthYear, err = r.floats(ctx, "birth_year")
+			cu.birthYear, err = r.floatsPages("birth_year", cu.birthYear)
 			return err
 		}()
 		if err != nil {
@@ -529,8 +556,19 @@ func (w *worker) load(ctx context.Context, s int) error {
 	return nil
 }
 
-func buildShard(ctx context.Context, spec *buildSpec, s int) (*shardOut, error) {
-	w := &worker{spec: spec}
+func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker) (*shardOut, error) {
+	var w *worker
+	select {
+	case w = <-pool:
+	default:
+		w = &worker{spec: spec}
+	}
+	defer func() {
+		select {
+		case pool <- w:
+		default:
+		}
+	}()
 	if err := w.load(ctx, s); err != nil {
 		return nil, err
 	}
@@ -647,7 +685,7 @@ func buildShard(ctx context.Context, spec *buildSpec, s int) (*shardOut, error) 
 			if cur[t] >= tc.nRuns() {
 				continue
 			}
-			id := tc.ids.bytes(int(tc.runs[cur[t]]))
+			id := tc.ids.bytes(cur[t])
 			if minT < 0 || bytes.Compare(id, minID) < 0 {
 				minT, minID = t, id
 			}
@@ -657,7 +695,7 @@ func buildShard(ctx context.Context, spec *buildSpec, s int) (*shardOut, error) 
 		}
 		for t, tc := range tabs {
 			lo[t], hi[t] = 0, 0
-			if cur[t] < tc.nRuns() && bytes.Equal(tc.ids.bytes(int(tc.runs[cur[t]])), minID) {
+			if cur[t] < tc.nRuns() && bytes.Equal(tc.ids.bytes(cur[t]), minID) {
 				lo[t], hi[t] = int(tc.runs[cur[t]]), int(tc.runs[cur[t]+1])
 				cur[t]++
 			}

@@ -119,54 +119,18 @@ func (r *shardReader) column(ctx context.Context, name string) (chunks []arrow.A
 
 var errType = errors.New("unexpected column type")
 
-func (r *shardReader) strings(ctx context.Context, name string) (strCol, error) {
-	chunks, rel, err := r.column(ctx, name)
-	if err != nil {
-		return strCol{}, err
-	}
-	defer rel()
-	out := strCol{offs: make([]int32, 1, r.rows+1)}
-	if chunks == nil {
-		out.offs = make([]int32, r.rows+1)
-		return out, nil
-	}
-	size := 0
-	for _, c := range chunks {
-		s, ok := c.(*array.String)
-		if !ok {
-			return strCol{}, fmt.Errorf("features: %s column %s: %w %s, want utf8", r.path, name, errType, c.DataType())
-		}
-		size += len(s.ValueBytes())
-	}
-	out.data = make([]byte, 0, size)
-	for _, c := range chunks {
-		s := c.(*array.String)
-		offs := s.ValueOffsets()
-		base := offs[0]
-		shift := int32(len(out.data)) - base
-		out.data = append(out.data, s.ValueBytes()...)
-		if s.NullN() == 0 {
-			for _, o := range offs[1:] {
-				out.offs = append(out.offs, o+shift)
-			}
-		} else {
-			for j := 0; j < s.Len(); j++ {
-				out.offs = append(out.offs, offs[j+1]+shift) // nulls have empty values
-			}
-		}
-	}
-	return out, nil
-}
-
 // codes reads a string column as shard-local category codes (-1 = null or
 // empty string).
-func (r *shardReader) codes(ctx context.Context, name string, in *interner) ([]int32, error) {
+func (r *shardReader) codes(ctx context.Context, name string, in *interner, dst []int32) ([]int32, error) {
 	chunks, rel, err := r.column(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rel()
-	out := make([]int32, 0, r.rows)
+	out := dst[:0]
+	if cap(out) < r.rows {
+		out = make([]int32, 0, r.rows)
+	}
 	if chunks == nil {
 		out = out[:r.rows]
 		for i := range out {
@@ -189,14 +153,35 @@ func (r *shardReader) codes(ctx context.Context, name string, in *interner) ([]i
 					remap[j] = in.code(dict.Value(j))
 				}
 			}
-			n := a.Len()
-			for j := 0; j < n; j++ {
-				if a.IsNull(j) {
-					out = append(out, -1)
-				} else {
+			if a.NullN() > 0 {
+				for j := 0; j < a.Len(); j++ {
+					if a.IsNull(j) {
+						out = append(out, -1)
+					} else {
+						out = append(out, remap[a.GetValueIndex(j)])
+					}
+				}
+				continue
+			}
+			switch idx := a.Indices().(type) {
+			case *array.Int32:
+				for _, v := range idx.Int32Values() {
+					out = append(out, remap[v])
+				}
+			case *array.Int8:
+				for _, v := range idx.Int8Values() {
+					out = append(out, remap[v])
+				}
+			case *array.Int16:
+				for _, v := range idx.Int16Values() {
+					out = append(out, remap[v])
+				}
+			default:
+				for j := 0; j < a.Len(); j++ {
 					out = append(out, remap[a.GetValueIndex(j)])
 				}
 			}
+
 		case *array.String:
 			for j := 0; j < a.Len(); j++ {
 				if a.IsNull(j) || a.Value(j) == "" {
@@ -217,108 +202,17 @@ func (r *shardReader) codes(ctx context.Context, name string, in *interner) ([]i
 	return out, nil
 }
 
-// floats reads a float64 or int64 column as float64 with NaN for null.
-func (r *shardReader) floats(ctx context.Context, name string) ([]float64, error) {
-	chunks, rel, err := r.column(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rel()
-	out := make([]float64, 0, r.rows)
-	if chunks == nil {
-		out = out[:r.rows]
-		for i := range out {
-			out[i] = math.NaN()
-		}
-		return out, nil
-	}
-	for _, c := range chunks {
-		switch a := c.(type) {
-		case *array.Float64:
-			start := len(out)
-			out = append(out, a.Float64Values()...)
-			if a.NullN() > 0 {
-				for j := 0; j < a.Len(); j++ {
-					if a.IsNull(j) {
-						out[start+j] = math.NaN()
-					}
-				}
-			}
-		case *array.Int64:
-			for j, v := range a.Int64Values() {
-				if a.IsNull(j) {
-					out = append(out, math.NaN())
-				} else {
-					out = append(out, float64(v))
-				}
-			}
-		default:
-			return nil, fmt.Errorf("features: %s column %s: %w %s, want float64", r.path, name, errType, c.DataType())
-		}
-	}
-	return out, nil
-}
-
-// times reads a timestamp column as microseconds since the epoch, UTC, with
-// noTime for null.
-func (r *shardReader) times(ctx context.Context, name string) ([]int64, error) {
-	chunks, rel, err := r.column(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rel()
-	out := make([]int64, 0, r.rows)
-	if chunks == nil {
-		out = out[:r.rows]
-		for i := range out {
-			out[i] = noTime
-		}
-		return out, nil
-	}
-	for _, c := range chunks {
-		a, ok := c.(*array.Timestamp)
-		if !ok {
-			return nil, fmt.Errorf("features: %s column %s: %w %s, want timestamp", r.path, name, errType, c.DataType())
-		}
-		mul, div := int64(1), int64(1)
-		switch a.DataType().(*arrow.TimestampType).Unit {
-		case arrow.Second:
-			mul = 1e6
-		case arrow.Millisecond:
-			mul = 1e3
-		case arrow.Nanosecond:
-			div = 1e3
-		}
-		start := len(out)
-		vals := a.TimestampValues()
-		if mul == 1 && div == 1 {
-			for _, v := range vals {
-				out = append(out, int64(v))
-			}
-		} else {
-			for _, v := range vals {
-				out = append(out, int64(v)*mul/div)
-			}
-		}
-		if a.NullN() > 0 {
-			for j := 0; j < a.Len(); j++ {
-				if a.IsNull(j) {
-					out[start+j] = noTime
-				}
-			}
-		}
-	}
-	return out, nil
-}
-
 // bools reads a bool column as int8: 1 true, 0 false, -1 null.
-func (r *shardReader) bools(ctx context.Context, name string) ([]int8, error) {
+func (r *shardReader) bools(ctx context.Context, name string, dst []int8) ([]int8, error) {
 	chunks, rel, err := r.column(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rel()
-	out := make([]int8, 0, r.rows)
+	out := dst[:0]
+	if cap(out) < r.rows {
+		out = make([]int8, 0, r.rows)
+	}
 	if chunks == nil {
 		out = out[:r.rows]
 		for i := range out {
