@@ -1,0 +1,130 @@
+// Command duckdb-bench compares retain's feature build with DuckDB running
+// the equivalent core-RFM SQL (count, sum, min/max time and the 30/90/180/365
+// day windows per customer, records strictly before the cutoff) over the
+// same snapshot Parquet files. It lives in its own module so the retain
+// binary never links DuckDB.
+//
+//	go run . -snapshot DIR -as-of 2024-07-01 -threads 1,2
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/retainlab/retain/features"
+)
+
+func main() {
+	snap := flag.String("snapshot", "", "snapshot directory (holding orders/part-*.parquet)")
+	asOf := flag.String("as-of", "", "cutoff date YYYY-MM-DD")
+	threads := flag.String("threads", "1,2", "thread counts to compare")
+	reps := flag.Int("reps", 2, "repetitions per measurement (best is reported)")
+	flag.Parse()
+	if *snap == "" || *asOf == "" {
+		fmt.Fprintln(os.Stderr, "usage: duckdb-bench -snapshot DIR -as-of YYYY-MM-DD [-threads 1,2]")
+		os.Exit(2)
+	}
+	D, err := time.Parse(time.DateOnly, *asOf)
+	if err != nil {
+		fail(err)
+	}
+	ctx := context.Background()
+	rows, err := orderRows(ctx, *snap)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("snapshot %s: %d order rows; cutoff %s\n", *snap, rows, *asOf)
+	fmt.Printf("%-44s %8s %10s %14s\n", "engine", "threads", "seconds", "order rows/s")
+	for _, ts := range strings.Split(*threads, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(ts))
+		if err != nil {
+			fail(err)
+		}
+		runtime.GOMAXPROCS(n)
+		best := math.Inf(1)
+		var nf, nr int
+		for r := 0; r < *reps; r++ {
+			start := time.Now()
+			f, err := features.Build(ctx, *snap, features.Options{Cutoffs: []time.Time{D}, Workers: n})
+			if err != nil {
+				fail(err)
+			}
+			out := filepath.Join(os.TempDir(), "duckdb-bench-features.parquet")
+			if err := features.WriteFile(ctx, out, f); err != nil {
+				fail(err)
+			}
+			os.Remove(out)
+			best = math.Min(best, time.Since(start).Seconds())
+			nf, nr = len(f.Names), f.Rows()
+		}
+		fmt.Printf("%-44s %8d %10.3f %14.0f\n", fmt.Sprintf("retain full set (%d features, %d rows, +write)", nf, nr), n, best, float64(rows)/best)
+		best = math.Inf(1)
+		for r := 0; r < *reps; r++ {
+			s, err := duck(ctx, *snap, D, n)
+			if err != nil {
+				fail(err)
+			}
+			best = math.Min(best, s)
+		}
+		fmt.Printf("%-44s %8d %10.3f %14.0f\n", "duckdb core RFM (12 aggregates, in memory)", n, best, float64(rows)/best)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "duckdb-bench:", err)
+	os.Exit(1)
+}
+
+func orderRows(ctx context.Context, snap string) (int64, error) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int64
+	err = db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", glob(snap))).Scan(&n)
+	return n, err
+}
+
+func glob(snap string) string { return filepath.Join(snap, "orders", "part-*.parquet") }
+
+// duck runs the core-RFM query and returns its wall time in seconds.
+func duck(ctx context.Context, snap string, D time.Time, threads int) (float64, error) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("SET threads TO %d", threads)); err != nil {
+		return 0, err
+	}
+	d := fmt.Sprintf("TIMESTAMPTZ '%s'", D.UTC().Format("2006-01-02 15:04:05+00"))
+	var win strings.Builder
+	for _, w := range []int{30, 90, 180, 365} {
+		fmt.Fprintf(&win, ", count(*) FILTER (WHERE ordered_at >= %s - INTERVAL %d DAY) AS frequency_%dd", d, w, w)
+		fmt.Fprintf(&win, ", sum(amount) FILTER (WHERE ordered_at >= %s - INTERVAL %d DAY) AS monetary_%dd", d, w, w)
+	}
+	q := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE rfm AS
+SELECT customer_id, count(*) AS frequency_lifetime, sum(amount) AS monetary_lifetime,
+       min(ordered_at) AS first_order, max(ordered_at) AS last_order%s
+FROM read_parquet('%s')
+WHERE ordered_at < %s
+GROUP BY customer_id`, win.String(), glob(snap), d)
+	start := time.Now()
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		return 0, fmt.Errorf("%w\n%s", err, q)
+	}
+	return time.Since(start).Seconds(), nil
+}
