@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/retainlab/retain/datasets"
@@ -36,24 +38,24 @@ type TrainOptions struct {
 // of `retain train` and `retain backtest`. The flat metrics are the CV mean
 // (with --cv; ECE from the pooled out-of-fold predictions) or the backtest.
 type TrainSummary struct {
-	Model     string  `json:"model"`
-	AUC       float64 `json:"auc"`
-	PRAUC     float64 `json:"pr_auc"`
-	LogLoss   float64 `json:"logloss"`
-	Brier     float64 `json:"brier"`
-	ECE       float64 `json:"ece"`
-	LiftAt10  float64 `json:"lift_at_10"`
-	N         int     `json:"n"`
-	Positives int     `json:"positives"`
+	Model     string `json:"model"`
+	AUC       Metric `json:"auc"`
+	PRAUC     Metric `json:"pr_auc"`
+	LogLoss   Metric `json:"logloss"`
+	Brier     Metric `json:"brier"`
+	ECE       Metric `json:"ece"`
+	LiftAt10  Metric `json:"lift_at_10"`
+	N         int    `json:"n"`
+	Positives int    `json:"positives"`
 
-	CaptureAt10 float64     `json:"capture_at_10"`
-	LiftQuality float64     `json:"lift_quality"`
+	CaptureAt10 Metric      `json:"capture_at_10"`
+	LiftQuality Metric      `json:"lift_quality"`
 	Report      eval.Report `json:"report"`
 	// Folds and FoldAUCs describe a cross-validation; ECEFoldMean is the
 	// mean of the per-fold ECEs.
 	Folds       int          `json:"folds,omitempty"`
 	FoldAUCs    []float64    `json:"fold_aucs,omitempty"`
-	ECEFoldMean float64      `json:"ece_fold_mean,omitempty"`
+	ECEFoldMean Metric       `json:"ece_fold_mean,omitempty"`
 	Pooled      *eval.Report `json:"pooled,omitempty"`
 
 	AsOf string `json:"as_of"`
@@ -73,10 +75,22 @@ type TrainSummary struct {
 	Seconds  float64         `json:"seconds"`
 }
 
+// Metric is a float64 that encodes NaN (an undefined metric) as null.
+type Metric float64
+
+// MarshalJSON implements json.Marshaler.
+func (m Metric) MarshalJSON() ([]byte, error) {
+	f := float64(m)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
 func (s *TrainSummary) setReport(r eval.Report) {
 	s.Report = r
-	s.AUC, s.PRAUC, s.LogLoss, s.Brier, s.ECE, s.LiftAt10 = r.AUC, r.PRAUC, r.LogLoss, r.Brier, r.ECE, r.LiftAt10
-	s.N, s.Positives, s.CaptureAt10, s.LiftQuality = r.N, r.Positives, r.CaptureAt10, r.LiftQuality
+	s.AUC, s.PRAUC, s.LogLoss, s.Brier, s.ECE, s.LiftAt10 = Metric(r.AUC), Metric(r.PRAUC), Metric(r.LogLoss), Metric(r.Brier), Metric(r.ECE), Metric(r.LiftAt10)
+	s.N, s.Positives, s.CaptureAt10, s.LiftQuality = r.N, r.Positives, Metric(r.CaptureAt10), Metric(r.LiftQuality)
 }
 
 // ModelsDir is <data_dir>/models, the model registry.
@@ -206,26 +220,53 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 		if k < 0 {
 			k = mc.CVFolds
 		}
-		f, err := loadFrame(ctx, cfg, []time.Time{D}, &opts)
+		// Earlier cutoffs whose horizon ended by D join every training fold
+		// (model.train_cutoffs > 1), minus the test fold's own customers.
+		var hist []time.Time
+		if mc.TrainCutoffs > 1 {
+			h := mc
+			h.TrainCutoffs--
+			hist = trainCutoffs(cfg, h, D)
+		}
+		f, err := loadFrame(ctx, cfg, append(slices.Clone(hist), D), &opts)
 		if err != nil {
 			return nil, err
 		}
-		rows := labelledRows(f)
+		rows := labelledRows(f, D)
 		if len(rows) == 0 {
 			return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("train --cv: no customer at %s has a known label (the %s horizon after it ends after the data, %s)",
 				s.AsOf, cfg.Churn.Horizon, f.ObservedUntil.Format(time.DateOnly))}
 		}
 		ds := FrameDataset(f, rows)
-		opts.logf("train: %d-fold CV of %s on %d customers × %d features", k, mc.Kind, len(rows), len(f.Names))
-		res, err := churn.CrossValidate(ctx, ds, mc, k, func(fold int, r eval.Report) {
+		cvo := churn.CVOptions{Folds: k, Progress: func(fold int, r eval.Report) {
 			opts.logf("train: fold %d/%d: AUC %.4f", fold, k, r.AUC)
-		})
+		}}
+		if len(hist) > 0 {
+			at := make(map[string]int, len(rows))
+			for i, r := range rows {
+				at[f.IDs[r]] = i
+			}
+			extra := labelledRows(f, hist...)
+			cvo.Extra = FrameDataset(f, extra)
+			cvo.ExtraGroup = make([]int, len(extra))
+			for i, r := range extra {
+				if g, ok := at[f.IDs[r]]; ok {
+					cvo.ExtraGroup[i] = g
+				} else {
+					cvo.ExtraGroup[i] = -1
+				}
+			}
+			s.TrainCutoffs = dates(hist)
+			s.TrainRows = len(extra)
+		}
+		opts.logf("train: %d-fold CV of %s on %d customers × %d features (+%d rows from earlier cutoffs %v)", k, mc.Kind, len(rows), len(f.Names), s.TrainRows, s.TrainCutoffs)
+		res, err := churn.CrossValidate(ctx, ds, mc, cvo)
 		if err != nil {
 			return nil, err
 		}
 		s.setReport(res.Mean)
-		s.ECEFoldMean = res.Mean.ECE
-		s.ECE = res.Pooled.ECE
+		s.ECEFoldMean = Metric(res.Mean.ECE)
+		s.ECE = Metric(res.Pooled.ECE)
 		s.Folds = k
 		for _, r := range res.Folds {
 			s.FoldAUCs = append(s.FoldAUCs, r.AUC)
@@ -272,26 +313,39 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 	if err != nil {
 		return nil, err
 	}
-	// Champion/challenger on the same backtest rows.
+	// Champion/challenger on the same backtest: the champion's recipe (its
+	// saved parameters) is refitted on the same training cutoffs and scored
+	// on the same customers. Scoring the stored champion itself would be
+	// unfair: it was trained on labels that overlap the backtest.
 	championAUC, championID := math.NaN(), ""
-	if ch, err := reg.Champion(); err != nil {
+	ch, err := reg.Champion()
+	if err != nil {
 		return nil, err
-	} else if ch != nil && ch.ID != art.ID {
-		championID = ch.ID
-		ca, cm, err := reg.LoadChampion()
-		if err != nil {
-			opts.logf("train: champion %s unreadable (%v); challenger wins", ch.ID, err)
-		} else if ca.CheckSchema(bt.schema) == nil {
-			p := make([]float64, bt.ds.Rows())
-			cm.PredictProba(bt.ds.X, p)
-			championAUC = eval.AUC(bt.ds.Y, p)
-		}
 	}
-	d := churn.Decide(bt.rep.AUC, championAUC, *mc.ChampionMargin, championID)
-	if championID == "" {
-		if ch, _ := reg.Champion(); ch != nil && ch.ID == art.ID {
-			d = churn.Decision{Promote: true, Reason: "same model as the champion", Challenger: bt.rep.AUC, Margin: *mc.ChampionMargin}
+	var d churn.Decision
+	switch {
+	case ch != nil && ch.ID == art.ID:
+		d = churn.Decision{Promote: true, Reason: "same model as the champion", Challenger: bt.rep.AUC, Margin: *mc.ChampionMargin}
+	case ch != nil:
+		championID = ch.ID
+		ca, err := churn.LoadArtifact(filepath.Join(reg.Dir, ch.File))
+		switch {
+		case err != nil:
+			opts.logf("train: champion %s unreadable (%v); the challenger wins", ch.ID, err)
+		case sameParams(ca.Params, mc):
+			championAUC = bt.rep.AUC
+		default:
+			opts.logf("train: backtesting the champion's recipe (%s) on the same cutoffs", ca.Params.Kind)
+			cbt, err := backtest(ctx, cfg, ca.Params, evalAt, &opts)
+			if err != nil {
+				opts.logf("train: champion's backtest failed (%v); the challenger wins", err)
+			} else {
+				championAUC = cbt.rep.AUC
+			}
 		}
+		fallthrough
+	default:
+		d = churn.Decide(bt.rep.AUC, championAUC, *mc.ChampionMargin, championID)
 	}
 	if d.Promote {
 		if err := reg.Promote(art, bt.rep.AUC, d.Reason, opts.now()); err != nil {
@@ -308,6 +362,12 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 	s.Curves = bt.curves
 	s.Seconds = time.Since(start).Seconds()
 	return s, nil
+}
+
+func sameParams(a, b churn.Config) bool {
+	ja, err1 := json.Marshal(a.WithDefaults())
+	jb, err2 := json.Marshal(b.WithDefaults())
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 // BacktestOptions tunes `retain backtest`.

@@ -113,9 +113,9 @@ func trainTable(cmd *cobra.Command, path, label, id, model string, cv int, asJSO
 		cv = cfg.CVFolds
 	}
 	pr.Printf("table %s: %d rows, %d features (%d categorical), %d dropped", path, t.Rows(), len(t.Names), countTrue(t.Categorical), len(t.Dropped))
-	res, err := churn.CrossValidate(cmd.Context(), &t.Dataset, cfg, cv, func(fold int, r eval.Report) {
+	res, err := churn.CrossValidate(cmd.Context(), &t.Dataset, cfg, churn.CVOptions{Folds: cv, Progress: func(fold int, r eval.Report) {
 		pr.Printf("fold %d/%d: AUC %.4f  ECE %.4f", fold, cv, r.AUC, r.ECE)
-	})
+	}})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/retainlab/retain/models/eval"
 )
@@ -79,11 +80,26 @@ type CVResult struct {
 	Pooled eval.Report
 }
 
+// CVOptions tunes CrossValidate.
+type CVOptions struct {
+	// Folds is k (at least 2).
+	Folds int
+	// Extra rows join every training fold, never a test fold: e.g. the same
+	// customers at earlier cutoffs whose horizon ended by the evaluated one.
+	// ExtraGroup[i] is the row of the evaluated dataset whose test fold
+	// must not see extra row i in training (the same customer), or −1.
+	Extra      *Dataset
+	ExtraGroup []int
+	// Progress, when set, is called after each fold.
+	Progress func(fold int, r eval.Report)
+}
+
 // CrossValidate runs stratified k-fold cross-validation of Fit (calibration
 // included, fitted inside each training fold) with the folds drawn from
-// cfg.Seed. progress, when not nil, is called after each fold.
-func CrossValidate(ctx context.Context, ds *Dataset, cfg Config, k int, progress func(fold int, r eval.Report)) (*CVResult, error) {
+// cfg.Seed.
+func CrossValidate(ctx context.Context, ds *Dataset, cfg Config, opts CVOptions) (*CVResult, error) {
 	cfg = cfg.WithDefaults()
+	k := opts.Folds
 	if k < 2 {
 		return nil, fmt.Errorf("cross-validation needs at least 2 folds, got %d", k)
 	}
@@ -92,7 +108,17 @@ func CrossValidate(ctx context.Context, ds *Dataset, cfg Config, k int, progress
 	res := &CVResult{OOF: make([]float64, ds.Rows())}
 	for f := 0; f < k; f++ {
 		tr, te := splitFold(folds, f)
-		m, err := Fit(ctx, ds.Subset(tr), cfg)
+		train := ds.Subset(tr)
+		if opts.Extra != nil {
+			var ex []int
+			for i, g := range opts.ExtraGroup {
+				if g < 0 || folds[g] != f {
+					ex = append(ex, i)
+				}
+			}
+			train = Concat(train, opts.Extra.Subset(ex))
+		}
+		m, err := Fit(ctx, train, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("fold %d of %d: %w", f+1, k, err)
 		}
@@ -104,11 +130,35 @@ func CrossValidate(ctx context.Context, ds *Dataset, cfg Config, k int, progress
 		}
 		rep := eval.Evaluate(td.Y, p)
 		res.Folds = append(res.Folds, rep)
-		if progress != nil {
-			progress(f+1, rep)
+		if opts.Progress != nil {
+			opts.Progress(f+1, rep)
 		}
 	}
 	res.Mean = eval.Mean(res.Folds)
 	res.Pooled = eval.Evaluate(ds.Y, res.OOF)
 	return res, nil
+}
+
+// Concat stacks the rows of b under those of a (same features).
+func Concat(a, b *Dataset) *Dataset {
+	out := &Dataset{Names: a.Names, Categorical: a.Categorical, X: make([][]float64, len(a.X))}
+	for j := range a.X {
+		out.X[j] = append(slices.Clone(a.X[j]), b.X[j]...)
+	}
+	out.Y = append(slices.Clone(a.Y), b.Y...)
+	if a.W != nil || b.W != nil {
+		out.W = append(weightsOr1(a), weightsOr1(b)...)
+	}
+	return out
+}
+
+func weightsOr1(d *Dataset) []float64 {
+	if d.W != nil {
+		return slices.Clone(d.W)
+	}
+	w := make([]float64, d.Rows())
+	for i := range w {
+		w[i] = 1
+	}
+	return w
 }

@@ -76,9 +76,13 @@ type LRColumn struct {
 	Cat     float64 `json:"cat,omitempty"`
 	Log     bool    `json:"log,omitempty"`  // numeric: log1p(max(x,0)) before standardising
 	Fill    float64 `json:"fill,omitempty"` // numeric: value used when missing (transformed scale)
-	Mean    float64 `json:"mean"`
-	Scale   float64 `json:"scale"`
-	Coef    float64 `json:"coef"`
+	// Lo and Hi clamp numeric and hinge values to their training range, so
+	// scoring never extrapolates the line beyond the data it was fitted on.
+	Lo    float64 `json:"lo,omitempty"`
+	Hi    float64 `json:"hi,omitempty"`
+	Mean  float64 `json:"mean"`
+	Scale float64 `json:"scale"`
+	Coef  float64 `json:"coef"`
 }
 
 // LogReg is a fitted L2-regularised logistic regression. Every expanded
@@ -118,6 +122,7 @@ func (c *LRColumn) value(x float64) float64 {
 			}
 			v = math.Max(0, x-c.Cat)
 		}
+		v = c.clamp(v)
 	default:
 		if math.IsNaN(x) {
 			v = c.Fill
@@ -126,8 +131,16 @@ func (c *LRColumn) value(x float64) float64 {
 		} else {
 			v = x
 		}
+		v = c.clamp(v)
 	}
 	return (v - c.Mean) / c.Scale
+}
+
+func (c *LRColumn) clamp(v float64) float64 {
+	if c.Lo < c.Hi {
+		return math.Min(math.Max(v, c.Lo), c.Hi)
+	}
+	return v
 }
 
 // PredictProba implements Model.
@@ -221,6 +234,14 @@ func FitLogReg(ctx context.Context, ds *Dataset, cfg LogRegConfig) (*LogReg, err
 		z := make([]float64, n)
 		var s, s2 float64
 		c.Mean, c.Scale = 0, 1
+		if c.Kind == colNumeric || c.Kind == colHinge {
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, x := range ds.X[c.Feature] {
+				v := c.value(x)
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			c.Lo, c.Hi = lo, hi
+		}
 		for i, x := range ds.X[c.Feature] {
 			v := c.value(x)
 			z[i] = v

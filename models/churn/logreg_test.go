@@ -75,7 +75,7 @@ func TestLogRegSingleClass(t *testing.T) {
 
 func TestCalibratedCV(t *testing.T) {
 	ds := synth(4000, 3)
-	res, err := CrossValidate(context.Background(), ds, Config{Kind: "logreg"}, 5, nil)
+	res, err := CrossValidate(context.Background(), ds, Config{Kind: "logreg"}, CVOptions{Folds: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (r Registry) LoadChampion() (*Artifact, Model, error) {
 type Decision struct {
 	Promote      bool    `json:"promote"`
 	Reason       string  `json:"reason"`
-	Challenger   float64 `json:"challenger_auc"`
+	Challenger   float64 `json:"challenger_auc"` // 0 when undefined
 	ChampionAUC  float64 `json:"champion_auc,omitempty"`
 	ChampionID   string  `json:"champion_id,omitempty"`
 	Margin       float64 `json:"margin"`
@@ -89,12 +89,19 @@ type Decision struct {
 // which case the challenger wins.
 func Decide(challengerAUC, championAUC, margin float64, championID string) Decision {
 	d := Decision{Challenger: challengerAUC, ChampionAUC: championAUC, ChampionID: championID, Margin: margin, HadChampion: championID != ""}
+	if championAUC != championAUC {
+		d.ChampionAUC = 0 // JSON has no NaN; omitted
+	}
+	if challengerAUC != challengerAUC {
+		d.Challenger = 0
+	}
 	switch {
+	case challengerAUC != challengerAUC:
+		d.Promote, d.Reason = championID == "", "the challenger's backtest AUC is undefined (one class in the backtest)"
 	case championID == "":
 		d.Promote, d.Reason = true, "no champion yet"
 	case championAUC != championAUC: // NaN
 		d.Promote, d.Reason = true, fmt.Sprintf("champion %s cannot be evaluated on these features (schema changed)", championID)
-		d.ChampionAUC = 0
 	case challengerAUC >= championAUC-margin:
 		d.Promote, d.SameBacktest = true, true
 		d.Reason = fmt.Sprintf("backtest AUC %.4f vs champion %.4f: within the margin %.4f", challengerAUC, championAUC, margin)

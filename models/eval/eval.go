@@ -26,8 +26,11 @@
 package eval
 
 import (
+	"encoding/json"
 	"math"
+	"reflect"
 	"sort"
+	"strings"
 )
 
 // Report gathers the headline metrics of one evaluation.
@@ -378,4 +381,25 @@ func safeDiv(a, b float64) float64 {
 		return math.NaN()
 	}
 	return a / b
+}
+
+// MarshalJSON writes undefined metrics (NaN, e.g. AUC with one class) as
+// null, which encoding/json cannot do for float64.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	b, err := json.Marshal(plain(r))
+	if err == nil {
+		return b, nil
+	}
+	m := map[string]any{}
+	v := reflect.ValueOf(r)
+	for i := 0; i < v.NumField(); i++ {
+		tag := strings.Split(v.Type().Field(i).Tag.Get("json"), ",")[0]
+		x := v.Field(i).Interface()
+		if f, ok := x.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			x = nil
+		}
+		m[tag] = x
+	}
+	return json.Marshal(m)
 }
