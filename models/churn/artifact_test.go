@@ -1,0 +1,165 @@
+package churn
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func schemaOf(ds *Dataset) []FeatureInfo {
+	out := make([]FeatureInfo, len(ds.Names))
+	for j, n := range ds.Names {
+		out[j] = FeatureInfo{Name: n, Kind: "numeric"}
+		if ds.Categorical[j] {
+			out[j] = FeatureInfo{Name: n, Kind: "categorical", Categories: []string{"a", "b", "c"}}
+		}
+	}
+	return out
+}
+
+// A saved and reloaded model predicts exactly what the fitted one did.
+func TestArtifactRoundTrip(t *testing.T) {
+	ds := synth(1500, 11)
+	for _, kind := range []string{"logreg", "gbdt", "blend"} {
+		t.Run(kind, func(t *testing.T) {
+			cfg := Config{Kind: kind, GBDT: GBDTConfig{Trees: 30, Threads: 1}}
+			m, err := Fit(context.Background(), ds, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := NewArtifact(m, ds, schemaOf(ds), cfg, "2024-01-31", time.Unix(0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := Registry{Dir: t.TempDir()}
+			path, err := reg.Save(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := reg.Promote(a, 0.8, "test", time.Unix(0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			b, m2, err := reg.LoadChampion()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.ID != a.ID || filepath.Base(path) != a.ID+".json" || !strings.HasPrefix(a.ID, kind+"-20240131-") {
+				t.Errorf("ids %s %s, path %s", a.ID, b.ID, path)
+			}
+			p1, p2 := make([]float64, ds.Rows()), make([]float64, ds.Rows())
+			m.PredictProba(ds.X, p1)
+			m2.PredictProba(ds.X, p2)
+			for i := range p1 {
+				if p1[i] != p2[i] {
+					t.Fatalf("row %d: %v before saving, %v after", i, p1[i], p2[i])
+				}
+			}
+			if err := b.CheckSchema(schemaOf(ds)); err != nil {
+				t.Errorf("same schema refused: %v", err)
+			}
+		})
+	}
+}
+
+func TestArtifactSchemaMismatch(t *testing.T) {
+	ds := synth(300, 2)
+	m, err := FitLogReg(context.Background(), ds, LogRegConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewArtifact(m, ds, schemaOf(ds), Config{}, "2024-01-31", time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := schemaOf(ds)[:2] // feature c gone
+	have[1].Kind = "categorical"
+	err = a.CheckSchema(have)
+	var se *SchemaError
+	if !errors.As(err, &se) || !se.BadInput() || !strings.Contains(err.Error(), "missing features: c") || !strings.Contains(err.Error(), "changed: x1") {
+		t.Fatalf("err = %v", err)
+	}
+	// a damaged file is refused when loaded
+	path := filepath.Join(t.TempDir(), "m.json")
+	a.Schema[0].Name = "renamed"
+	if err := a.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadArtifact(path); err == nil || !strings.Contains(err.Error(), "schema hash") {
+		t.Fatalf("damaged artifact: err = %v", err)
+	}
+}
+
+func TestDecide(t *testing.T) {
+	nan := math.NaN()
+	cases := []struct {
+		name              string
+		chal, champ, marg float64
+		id                string
+		promote           bool
+	}{
+		{"no champion", 0.7, nan, 0.005, "", true},
+		{"better", 0.8, 0.75, 0.005, "m1", true},
+		{"within margin", 0.747, 0.75, 0.005, "m1", true},
+		{"worse", 0.74, 0.75, 0.005, "m1", false},
+		{"champion not evaluable", 0.6, nan, 0.005, "m1", true},
+		{"challenger undefined", nan, 0.7, 0.005, "m1", false},
+	}
+	for _, c := range cases {
+		d := Decide(c.chal, c.champ, c.marg, c.id)
+		if d.Promote != c.promote || d.Reason == "" {
+			t.Errorf("%s: %+v", c.name, d)
+		}
+	}
+}
+
+func TestReasons(t *testing.T) {
+	names := []string{"recency_days", "gap_mean_days", "frequency_90d", "main_channel", "trend_frequency_90d", "tenure"}
+	X := [][]float64{{142}, {47}, {0}, {1}, {-3}, {math.NaN()}}
+	info := []FeatureInfo{
+		{Name: "recency_days", Kind: "numeric", Window: "lifetime"},
+		{Name: "gap_mean_days", Kind: "numeric"},
+		{Name: "frequency_90d", Kind: "numeric", Window: "90d"},
+		{Name: "main_channel", Kind: "categorical", Meaning: "the sales channel used most", Categories: []string{"web", "store"}},
+		{Name: "trend_frequency_90d", Kind: "numeric"},
+		{Name: "tenure", Kind: "numeric", Meaning: "months as a customer (null when unknown)"},
+	}
+	// a model whose contributions are fixed: 6, 5, 4, … for the features
+	m := fixedModel{names: names, contrib: []float64{6, -1, 4, 3, 2, 1}}
+	e := NewExplainer(m, info)
+	got := e.Reasons(X, 0, 10)
+	want := []string{
+		"no order for 142 days, 3× the usual gap",
+		"0 orders in the last 90 days",
+		"the sales channel used most: store",
+		"3 fewer orders than in the 90 days before",
+		"months as a customer: not recorded",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d reasons %+v", len(got), got)
+	}
+	for i := range want {
+		if got[i].Text != want[i] {
+			t.Errorf("reason %d = %q, want %q", i, got[i].Text, want[i])
+		}
+	}
+	if got := e.Reasons(X, 0, 2); len(got) != 2 || got[0].Feature != "recency_days" || got[0].Contribution != 6 {
+		t.Errorf("top 2: %+v", got)
+	}
+}
+
+type fixedModel struct {
+	names   []string
+	contrib []float64
+}
+
+func (f fixedModel) Kind() string                            { return "fixed" }
+func (f fixedModel) Features() []string                      { return f.names }
+func (f fixedModel) PredictProba(X [][]float64, d []float64) {}
+func (f fixedModel) Explain(X [][]float64, row int, dst []float64) float64 {
+	copy(dst, f.contrib)
+	return 0
+}
