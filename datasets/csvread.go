@@ -135,50 +135,48 @@ func readChunk(r io.Reader, buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
+// nextRecord returns the length of data's first record (without its
+// newline) and whether a newline ended it; newlines inside quotes belong to
+// the record. Linear in the record's length.
+func nextRecord(data []byte) (int, bool) {
+	quotes := 0
+	pos := 0
+	for {
+		i := bytes.IndexByte(data[pos:], '\n')
+		if i < 0 {
+			return len(data), false
+		}
+		quotes += bytes.Count(data[pos:pos+i], quoteByte)
+		if quotes%2 == 0 {
+			return pos + i, true
+		}
+		pos += i + 1
+	}
+}
+
+var quoteByte = []byte{'"'}
+
 // recordEnd returns the index of the newline ending the first record (first
 // = true) or the last complete record of buf, honouring quotes.
 func recordEnd(buf []byte, first bool) (int, bool) {
+	if first {
+		n, ok := nextRecord(buf)
+		return n, ok
+	}
 	if bytes.IndexByte(buf, '"') < 0 {
-		if first {
-			i := bytes.IndexByte(buf, '\n')
-			return i, i >= 0
-		}
 		i := bytes.LastIndexByte(buf, '\n')
 		return i, i >= 0
 	}
-	in := false
 	last := -1
-	for i := 0; i < len(buf); {
-		j := indexQuoteOrNL(buf[i:])
-		if j < 0 {
+	for pos := 0; pos < len(buf); {
+		n, ok := nextRecord(buf[pos:])
+		if !ok {
 			break
 		}
-		i += j
-		if buf[i] == '"' {
-			in = !in
-		} else if !in {
-			if first {
-				return i, true
-			}
-			last = i
-		}
-		i++
+		last = pos + n
+		pos += n + 1
 	}
 	return last, last >= 0
-}
-
-func indexQuoteOrNL(b []byte) int {
-	q := bytes.IndexByte(b, '"')
-	n := bytes.IndexByte(b, '\n')
-	switch {
-	case q < 0:
-		return n
-	case n < 0:
-		return q
-	case q < n:
-		return q
-	}
-	return n
 }
 
 type csvChunkT struct {
@@ -258,10 +256,11 @@ func (c *csvReader) run(ctx context.Context, cols []int, emit func(int, *rawBatc
 				}
 				data := ch.data
 				line := ch.line
+				quoted := bytes.IndexByte(data, '"') >= 0
 				for len(data) > 0 {
 					var rec []byte
 					nl := 1
-					if bytes.IndexByte(data, '"') < 0 {
+					if !quoted {
 						i := bytes.IndexByte(data, '\n')
 						if i < 0 {
 							rec, data = data, nil
@@ -269,7 +268,7 @@ func (c *csvReader) run(ctx context.Context, cols []int, emit func(int, *rawBatc
 							rec, data = data[:i], data[i+1:]
 						}
 					} else {
-						i, ok := recordEnd(data, true)
+						i, ok := nextRecord(data)
 						if !ok {
 							rec, data = data, nil
 						} else {
