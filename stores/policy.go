@@ -53,7 +53,7 @@ type Campaign struct {
 	// Salt for the control assignment hash (default the name). Changing it
 	// reshuffles the control group.
 	Salt string `yaml:"salt,omitempty" json:"salt,omitempty"`
-	// ExpiresAfter: queue rows expire this long after the as-of date (default 7d).
+	// ExpiresAfter: queue rows expire this long after they are published (default 7d).
 	ExpiresAfter string `yaml:"expires_after,omitempty" json:"expires_after,omitempty"`
 }
 
@@ -238,7 +238,7 @@ func (p *Policy) Plan(rows []RiskRow, runID string, asOf, now time.Time, optedOu
 				Status:         StatusPending,
 				Treatment:      Treatment,
 				NotBefore:      now,
-				ExpiresAt:      asOfDay.Add(exp),
+				ExpiresAt:      now.Add(exp),
 				CreatedAt:      now,
 				UpdatedAt:      now,
 			}

@@ -27,6 +27,10 @@ func newRootCmd() *cobra.Command {
 		newBacktestCmd(),
 		newFeaturesCmd(),
 		newCLVCmd(),
+		newScoreCmd(),
+		newPublishCmd(),
+		newServeCmd(),
+		newTokensCmd(),
 	)
 	return root
 }
