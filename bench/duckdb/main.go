@@ -30,7 +30,14 @@ func main() {
 	asOf := flag.String("as-of", "", "cutoff date YYYY-MM-DD")
 	threads := flag.String("threads", "1,2", "thread counts to compare")
 	reps := flag.Int("reps", 2, "repetitions per measurement (best is reported)")
+	inspect := flag.String("inspect", "", "instead: read a retain features file with DuckDB and print what it sees (interop check)")
 	flag.Parse()
+	if *inspect != "" {
+		if err := inspectFile(context.Background(), *inspect); err != nil {
+			fail(err)
+		}
+		return
+	}
 	if *snap == "" || *asOf == "" {
 		fmt.Fprintln(os.Stderr, "usage: duckdb-bench -snapshot DIR -as-of YYYY-MM-DD [-threads 1,2]")
 		os.Exit(2)
@@ -127,4 +134,41 @@ GROUP BY customer_id`, win.String(), glob(snap), d)
 		return 0, fmt.Errorf("%w\n%s", err, q)
 	}
 	return time.Since(start).Seconds(), nil
+}
+
+// inspectFile reads a features file with DuckDB: rows, label mean, column
+// types and the registry metadata, to check other tools read it as we mean.
+func inspectFile(ctx context.Context, path string) error {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var n int64
+	var churn sql.NullFloat64
+	var first string
+	q := fmt.Sprintf("SELECT count(*), avg(churned), min(cutoff)::VARCHAR FROM read_parquet('%s')", path)
+	if err := db.QueryRowContext(ctx, q).Scan(&n, &churn, &first); err != nil {
+		return err
+	}
+	fmt.Printf("rows %d, mean churned %.4f, first cutoff %s\n", n, churn.Float64, first)
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('%s')) LIMIT 4", path))
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var c, t string
+		if err := rows.Scan(&c, &t); err != nil {
+			return err
+		}
+		fmt.Printf("  %s %s\n", c, t)
+	}
+	rows.Close()
+	var key, val string
+	err = db.QueryRowContext(ctx, fmt.Sprintf("SELECT decode(key), decode(value) FROM parquet_kv_metadata('%s') WHERE decode(key) = 'retain.features.registry'", path)).Scan(&key, &val)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: %d bytes of JSON, starts %.80s…\n", key, len(val), val)
+	return nil
 }
