@@ -230,10 +230,40 @@ func (e *Executor) Run(ctx context.Context, p *Plan) (*RunReport, error) {
 	if err := e.Artifacts.CleanTemp(p.RunID); err != nil {
 		return rep, err
 	}
-	if err := e.BeginRun(ctx, p); err != nil {
-		return rep, err
+	// A run the ledger already has as succeeded is rerun quietly: complete
+	// stages are reported as skipped without touching its record; only if a
+	// stage has to run again (its inputs changed) is the run restarted.
+	quiet := false
+	if e.Ledger != nil {
+		st, err := e.Ledger.RunStatus(ctx, p.RunID)
+		if err != nil {
+			return rep, err
+		}
+		quiet = st == StatusSucceeded
+	}
+	if !quiet {
+		if err := e.BeginRun(ctx, p); err != nil {
+			return rep, err
+		}
 	}
 	for i := range p.Stages {
+		if quiet {
+			if ok, _ := e.StageComplete(ctx, p, i); ok {
+				dir := e.Artifacts.StageDir(p.RunID, p.Stages[i].Name)
+				m, _ := ReadManifest(dir)
+				o := StageOutcome{Stage: p.Stages[i].Name, Skipped: true, Dir: dir}
+				if m != nil {
+					o.Rows = m.Rows
+				}
+				e.logf("  %-9s skipped (complete: %d rows)", o.Stage, o.Rows)
+				rep.Stages = append(rep.Stages, o)
+				continue
+			}
+			quiet = false
+			if err := e.BeginRun(ctx, p); err != nil {
+				return rep, err
+			}
+		}
 		outs, err := e.RunStage(ctx, p, i)
 		rep.Stages = append(rep.Stages, outs...)
 		if err != nil {
@@ -245,6 +275,10 @@ func (e *Executor) Run(ctx context.Context, p *Plan) (*RunReport, error) {
 	}
 	rep.Status = StatusSucceeded
 	rep.Seconds = e.now().Sub(start).Seconds()
+	if quiet {
+		e.logf("run %s was already complete", p.RunID)
+		return rep, nil
+	}
 	if err := e.EndRun(ctx, p, start); err != nil {
 		return rep, err
 	}

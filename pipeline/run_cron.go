@@ -172,7 +172,11 @@ func (c *Cron) Next(t time.Time) time.Time {
 			continue
 		}
 		if c.hour&(1<<uint(t.Hour())) == 0 {
-			n := time.Date(t.Year(), t.Month(), t.Day(), t.Hour()+1, 0, 0, 0, c.loc)
+			want := t.Hour() + 1
+			n := time.Date(t.Year(), t.Month(), t.Day(), want, 0, 0, 0, c.loc)
+			if want < 24 && n.Hour() != want && n.After(t) && c.hour&(1<<uint(want)) != 0 && c.dayMatches(n) {
+				return n // the wanted hour was skipped by a DST jump: fire right after it
+			}
 			if !n.After(t) { // DST fold: step an absolute hour
 				n = t.Add(time.Hour).Truncate(time.Hour)
 			}
