@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/retainlab/retain/datasets"
 	"github.com/retainlab/retain/features"
 	"github.com/retainlab/retain/pipeline"
 	"github.com/spf13/cobra"
@@ -129,4 +131,45 @@ func parseCutoffs(asOf, every, from, to string) ([]time.Time, error) {
 		return nil, usagef("features: %v", err)
 	}
 	return cuts, nil
+}
+
+// demoFeatures is the demo's features step (issue 3): features and labels at
+// the latest cutoff whose churn horizon is fully observed in the data (the
+// label table's last record minus the horizon, at 00:00 UTC). It goes in
+// demoSteps() right after extract.
+func demoFeatures(ctx context.Context, st *demoState) (string, error) {
+	D, err := latestLabeledCutoff(st.cfg)
+	if err != nil {
+		return "", err
+	}
+	sum, err := pipeline.BuildFeatures(ctx, st.cfg, pipeline.FeaturesOptions{Cutoffs: []time.Time{D},
+		Progress: func(format string, args ...any) { st.pr.Printf("demo:   "+format, args...) }})
+	if err != nil {
+		return "", err
+	}
+	st.outputs["features"] = sum.Path
+	st.facts["features"] = sum
+	rate := "no labels"
+	if sum.ChurnRate != nil {
+		rate = fmt.Sprintf("churn rate %.3f over %s", *sum.ChurnRate, sum.Horizon)
+	}
+	return fmt.Sprintf("%d customers × %d features at %s, %s → %s", sum.Customers, sum.Features, D.Format(time.DateOnly), rate, sum.Path), nil
+}
+
+// latestLabeledCutoff is the label table's last record time minus the
+// horizon, truncated to a day (from the snapshot manifest).
+func latestLabeledCutoff(cfg *pipeline.Config) (time.Time, error) {
+	snap, err := datasets.OpenSnapshot(datasets.SnapshotDir(cfg.DataDir))
+	if err != nil {
+		return time.Time{}, err
+	}
+	t := datasets.Orders
+	if cfg.Churn.KindOrDefault() == features.KindSubscriptions {
+		t = datasets.Subscriptions
+	}
+	ts := snap.Manifest.Tables[t]
+	if ts == nil || ts.MaxTime == nil {
+		return time.Time{}, fmt.Errorf("features: the snapshot has no %s to label churn with", t)
+	}
+	return ts.MaxTime.UTC().Add(-cfg.Churn.HorizonDuration()).Truncate(24 * time.Hour), nil
 }
