@@ -142,22 +142,18 @@ func midpoint(a, b float64) float64 {
 }
 
 // binnedMatrix holds the bin codes of a table twice: column-major Cols
-// (Cols[j][i], for partitioning rows and scoring binned rows) and row-major
-// for building histograms, either as global histogram indexes Idx[i*F+j] =
-// off[j] + code when every feature's bins fit 16 bits, or as raw codes
-// Codes[i*F+j].
+// (Cols[j][i], for partitioning rows and scoring binned rows) and, when
+// asked for, row-major Codes[i*F+j] for building histograms.
 type binnedMatrix struct {
 	F     int
 	N     int
 	Cols  [][]uint8
-	Idx   []uint16
 	Codes []uint8
 }
 
-// binRows bins the rows of X (column-major), in parallel over row blocks.
-// off, when not nil, is the histogram offset of each feature (len F+1) and
-// asks for the row-major layout.
-func binRows(X [][]float64, bins []featureBins, off []int, threads int) *binnedMatrix {
+// binRows bins the rows of X (column-major), in parallel over row blocks;
+// rowMajor also fills Codes.
+func binRows(X [][]float64, bins []featureBins, rowMajor bool, threads int) *binnedMatrix {
 	F := len(X)
 	n := 0
 	if F > 0 {
@@ -167,12 +163,8 @@ func binRows(X [][]float64, bins []featureBins, off []int, threads int) *binnedM
 	for j := range F {
 		m.Cols[j] = make([]uint8, n)
 	}
-	if off != nil {
-		if off[F] <= 1<<16 {
-			m.Idx = make([]uint16, n*F)
-		} else {
-			m.Codes = make([]uint8, n*F)
-		}
+	if rowMajor {
+		m.Codes = make([]uint8, n*F)
 	}
 	const block = 4096
 	gbParallelFor(threads, (n+block-1)/block, func(b int) {
@@ -183,13 +175,7 @@ func binRows(X [][]float64, bins []featureBins, off []int, threads int) *binnedM
 			for i, x := range X[j][lo:hi] {
 				col[i] = fb.code(x)
 			}
-			switch {
-			case m.Idx != nil:
-				o := uint16(off[j])
-				for i, c := range col {
-					m.Idx[(lo+i)*F+j] = o + uint16(c)
-				}
-			case m.Codes != nil:
+			if rowMajor {
 				for i, c := range col {
 					m.Codes[(lo+i)*F+j] = c
 				}

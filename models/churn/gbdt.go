@@ -252,7 +252,7 @@ func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 	for j := range F {
 		t.off[j+1] = t.off[j] + t.bins[j].NBins + 1
 	}
-	t.bm = binRows(ds.X, t.bins, t.off, t.threads)
+	t.bm = binRows(ds.X, t.bins, true, t.threads)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 			return nil, fmt.Errorf("gbdt: validation set has %d features and %d labels for %d rows, want %d features", len(v.X), len(v.Y), v.Rows(), F)
 		}
 		train = iota32(n)
-		vbm = binRows(v.X, t.bins, nil, t.threads)
+		vbm = binRows(v.X, t.bins, false, t.threads)
 		vy, vw = v.Y, v.W
 		valid = iota32(v.Rows())
 	default:
@@ -387,12 +387,12 @@ func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 				inSample[i] = true
 			}
 		}
-		for _, leaf := range bt.leaves {
-			v := bt.nodes[leaf].value
-			for _, i := range rows[bt.nodes[leaf].start:bt.nodes[leaf].end] {
-				margin[i] += v
+		gbParallelFor(t.threads, len(bt.leaves), func(k int) {
+			leaf := &bt.nodes[bt.leaves[k]]
+			for _, i := range rows[leaf.start:leaf.end] {
+				margin[i] += leaf.value
 			}
-		}
+		})
 		if cfg.Subsample < 1 {
 			gbParallelFor(t.threads, (len(train)+8191)/8192, func(b int) {
 				for _, i := range train[b*8192 : min((b+1)*8192, len(train))] {

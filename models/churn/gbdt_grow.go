@@ -72,7 +72,7 @@ func (t *gbTrainer) getHist() []gradPair {
 		t.pool = t.pool[:k-1]
 		return h
 	}
-	if t.bm.Idx != nil {
+	if t.off[t.F] <= 1<<16 {
 		return make([]gradPair, 1<<16) // indexed by uint16 without bounds checks
 	}
 	return make([]gradPair, t.off[t.F])
@@ -150,27 +150,24 @@ func (t *gbTrainer) subtractSplit(parent, small []gradPair, feats []int32, rows 
 func (t *gbTrainer) accumulate(rows []int32, hist []gradPair, feats []int32) {
 	F := t.F
 	gh := t.gh
-	if idx := t.bm.Idx; idx != nil {
+	codes := t.bm.Codes
+	if t.off[F] <= 1<<16 {
+		// 16-bit histogram indexes into a 64k-entry array: no bounds checks
 		h := (*[1 << 16]gradPair)(hist[:1<<16])
-		if len(feats) == F {
-			// all features: walk each row's indexes contiguously
-			for _, r := range rows {
-				p := gh[r]
-				for _, k := range idx[int(r)*F : int(r)*F+F] {
-					e := &h[k]
-					e.g += p.g
-					e.h += p.h
-				}
-			}
-			return
+		fo := make([]uint16, len(feats))
+		for k, j := range feats {
+			fo[k] = uint16(t.off[j])
 		}
 		if feats[len(feats)-1]-feats[0] == int32(len(feats)-1) {
-			// a contiguous range of features
+			// a contiguous range of features: walk each row's codes in order
 			a, b := int(feats[0]), int(feats[len(feats)-1])+1
+			fo = fo[:b-a]
 			for _, r := range rows {
 				p := gh[r]
-				for _, k := range idx[int(r)*F+a : int(r)*F+b] {
-					e := &h[k]
+				row := codes[int(r)*F+a : int(r)*F+b]
+				row = row[:len(fo)]
+				for k, c := range row {
+					e := &h[fo[k]+uint16(c)]
 					e.g += p.g
 					e.h += p.h
 				}
@@ -179,16 +176,15 @@ func (t *gbTrainer) accumulate(rows []int32, hist []gradPair, feats []int32) {
 		}
 		for _, r := range rows {
 			p := gh[r]
-			row := idx[int(r)*F : int(r)*F+F]
-			for _, j := range feats {
-				e := &h[row[j]]
+			row := codes[int(r)*F : int(r)*F+F]
+			for k, j := range feats {
+				e := &h[fo[k]+uint16(row[j])]
 				e.g += p.g
 				e.h += p.h
 			}
 		}
 		return
 	}
-	codes := t.bm.Codes
 	fo := make([]int, len(feats))
 	for k, j := range feats {
 		fo[k] = t.off[j]

@@ -17,6 +17,7 @@ type flatNode struct {
 	flags uint8    // flagDefaultLeft | flagCategorical
 	cats  int32    // categorical: offset of the category bitset in cats
 	ncats int32    // categorical: words in the bitset
+	xoff  int32    // feat × predictBlock: the feature's offset in a block buffer
 }
 
 const (
@@ -59,6 +60,7 @@ func (m *GBDT) prepare() error {
 					return fmt.Errorf("gbdt: tree %d node %d has bad children %d, %d", ti, i, n.Left, n.Right)
 				}
 				fn.feat = n.Feature
+				fn.xoff = n.Feature * predictBlock
 				fn.thr = n.Threshold
 				fn.child = [2]int32{base + n.Right, base + n.Left}
 				fn.flags = 0
@@ -120,19 +122,25 @@ func (m *GBDT) PredictMargin(X [][]float64, dst []float64) {
 		}
 	}
 	n := len(dst)
+	F := len(m.Names)
 	const task = 16 * predictBlock
 	gbParallelFor(runtime.GOMAXPROCS(0), (n+task-1)/task, func(t int) {
 		var idx [predictBlock]int32
+		xb := make([]float64, F*predictBlock)
 		for lo := t * task; lo < min((t+1)*task, n); lo += predictBlock {
 			hi := min(lo+predictBlock, n)
-			m.flat.margins(X, lo, hi, dst[lo:hi], idx[:hi-lo], m.BaseScore)
+			for j := range F {
+				copy(xb[j*predictBlock:], X[j][lo:hi])
+			}
+			m.flat.margins(xb, dst[lo:hi], idx[:hi-lo], m.BaseScore)
 		}
 	})
 }
 
-// margins scores rows lo..hi-1: tree by tree, all rows of the block one
+// margins scores one block of rows held feature-major in xb (feature j of
+// row i at xb[j*predictBlock+i]): tree by tree, all rows of the block one
 // level at a time (independent loads the CPU can overlap).
-func (f *flatForest) margins(X [][]float64, lo, hi int, out []float64, idx []int32, base float64) {
+func (f *flatForest) margins(xb []float64, out []float64, idx []int32, base float64) {
 	for i := range out {
 		out[i] = base
 	}
@@ -145,7 +153,7 @@ func (f *flatForest) margins(X [][]float64, lo, hi int, out []float64, idx []int
 			if f.hasCat {
 				for i := range idx {
 					nd := &nodes[idx[i]]
-					x := X[nd.feat][lo+i]
+					x := xb[int(nd.xoff)+i]
 					l := 0
 					if x <= nd.thr {
 						l = 1
@@ -162,7 +170,7 @@ func (f *flatForest) margins(X [][]float64, lo, hi int, out []float64, idx []int
 			}
 			for i := range idx {
 				nd := &nodes[idx[i]]
-				x := X[nd.feat][lo+i]
+				x := xb[int(nd.xoff)+i]
 				l := 0
 				if x <= nd.thr {
 					l = 1
