@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -144,36 +144,76 @@ func sortShard(b *block, p *tablePlan) (perm []int32, starts []int32) {
 	return perm, starts
 }
 
+// permute returns a new block holding b's rows in perm order, so later
+// passes read sequentially.
+func permute(b *block, perm []int32, p *tablePlan) *block {
+	out := newBlock(len(p.cols))
+	out.n = len(perm)
+	out.line = make([]int64, len(perm))
+	for j, r := range perm {
+		out.line[j] = b.line[r]
+	}
+	for k, ok := range p.present {
+		if !ok {
+			continue
+		}
+		s, d := &b.cols[k], &out.cols[k]
+		d.null = make([]bool, len(perm))
+		for j, r := range perm {
+			d.null[j] = s.null[r]
+		}
+		switch p.kinds[k] {
+		case Float:
+			d.f = make([]float64, len(perm))
+			for j, r := range perm {
+				d.f[j] = s.f[r]
+			}
+		case String:
+			d.off = make([]uint32, len(perm))
+			d.dat = make([]byte, 0, len(s.dat))
+			for j, r := range perm {
+				d.dat = append(d.dat, s.str(int(r))...)
+				d.off[j] = uint32(len(d.dat))
+			}
+		default:
+			d.i = make([]int64, len(perm))
+			for j, r := range perm {
+				d.i[j] = s.i[r]
+			}
+		}
+	}
+	return out
+}
+
 // rollup folds order lines with the same (customer, order_id) into one
 // order: the earliest line leads; amount, quantity and discount are summed,
 // returned is true if any line was, lines and distinct_products are counted.
-// It returns the lead rows and the overridden columns in output order.
-func rollup(b *block, p *tablePlan, perm, starts []int32) ([]int32, map[int]*colBuf) {
-	idx := map[string]int{}
-	for i, c := range p.spec.Columns {
-		idx[c.Name] = i
-	}
-	oid := &b.cols[idx["order_id"]]
-	sum := []int{}
+// b is sorted (rows of customer c are starts[c]..starts[c+1]). It returns
+// the lead rows and the overridden columns (indexed like b.cols, nil when
+// not overridden) in output order.
+func rollup(b *block, p *tablePlan, starts []int32) ([]int32, []*colBuf) {
+	oidx := indexOf(p.spec, "order_id")
+	oid := &b.cols[oidx]
+	var sum []int
 	for _, n := range []string{"amount", "quantity", "discount"} {
-		if p.present[idx[n]] {
-			sum = append(sum, idx[n])
+		if k := indexOf(p.spec, n); p.present[k] {
+			sum = append(sum, k)
 		}
 	}
-	ret, prod := idx["returned"], idx["product"]
+	ret, prod := indexOf(p.spec, "returned"), indexOf(p.spec, "product")
 	hasRet, hasProd := p.present[ret], p.present[prod]
-	over := map[int]*colBuf{}
+	over := make([]*colBuf, len(p.cols))
 	for _, k := range sum {
-		over[k] = &colBuf{}
+		over[k] = &colBuf{f: make([]float64, 0, b.n), null: make([]bool, 0, b.n)}
 	}
 	if hasRet {
-		over[ret] = &colBuf{}
+		over[ret] = &colBuf{i: make([]int64, 0, b.n), null: make([]bool, 0, b.n)}
 	}
-	linesC := &colBuf{}
-	distC := &colBuf{}
-	over[idx["lines"]] = linesC
-	over[idx["distinct_products"]] = distC
-	var lead []int32
+	linesC := &colBuf{i: make([]int64, 0, b.n), null: make([]bool, 0, b.n)}
+	distC := &colBuf{i: make([]int64, 0, b.n), null: make([]bool, 0, b.n)}
+	over[indexOf(p.spec, "lines")] = linesC
+	over[indexOf(p.spec, "distinct_products")] = distC
+	lead := make([]int32, 0, b.n)
 	type outOrder struct {
 		id    []byte
 		out   int
@@ -181,20 +221,25 @@ func rollup(b *block, p *tablePlan, perm, starts []int32) ([]int32, map[int]*col
 	}
 	var cur []outOrder
 	var big map[string]int
+	var prodC *colBuf
+	if hasProd {
+		prodC = &b.cols[prod]
+	}
 	for c := 0; c+1 < len(starts); c++ {
 		cur = cur[:0]
 		big = nil
-		for _, r := range perm[starts[c]:starts[c+1]] {
+		for r := int(starts[c]); r < int(starts[c+1]); r++ {
 			found := -1
+			var id []byte
 			if !oid.null[r] {
-				id := oid.str(int(r))
+				id = oid.str(r)
 				if big != nil {
 					if j, ok := big[bstr(id)]; ok {
 						found = j
 					}
 				} else {
 					for j := len(cur) - 1; j >= 0; j-- {
-						if cur[j].id != nil && bytes.Equal(cur[j].id, id) {
+						if len(cur[j].id) == len(id) && cur[j].id != nil && bytes.Equal(cur[j].id, id) {
 							found = j
 							break
 						}
@@ -202,11 +247,8 @@ func rollup(b *block, p *tablePlan, perm, starts []int32) ([]int32, map[int]*col
 				}
 			}
 			if found < 0 {
-				o := outOrder{out: len(lead)}
-				if !oid.null[r] {
-					o.id = oid.str(int(r))
-				}
-				lead = append(lead, r)
+				o := outOrder{out: len(lead), id: id}
+				lead = append(lead, int32(r))
 				for _, k := range sum {
 					over[k].f = append(over[k].f, b.cols[k].f[r])
 					over[k].null = append(over[k].null, b.cols[k].null[r])
@@ -218,26 +260,23 @@ func rollup(b *block, p *tablePlan, perm, starts []int32) ([]int32, map[int]*col
 				linesC.i = append(linesC.i, 1)
 				linesC.null = append(linesC.null, false)
 				np := int64(0)
-				if hasProd && !b.cols[prod].null[r] {
-					o.prods = append(o.prods, b.cols[prod].str(int(r)))
+				if hasProd && !prodC.null[r] {
+					o.prods = append(o.prods, prodC.str(r))
 					np = 1
 				}
 				distC.i = append(distC.i, np)
 				distC.null = append(distC.null, !hasProd)
+				if id == nil {
+					continue // a line without an order id is its own order
+				}
 				cur = append(cur, o)
 				if len(cur) == 64 {
-					big = map[string]int{}
+					big = make(map[string]int, 128)
 					for j, o := range cur {
-						if o.id != nil {
-							if _, ok := big[bstr(o.id)]; !ok {
-								big[bstr(o.id)] = j
-							}
-						}
+						big[bstr(o.id)] = j
 					}
-				} else if big != nil && o.id != nil {
-					if _, ok := big[bstr(o.id)]; !ok {
-						big[bstr(o.id)] = len(cur) - 1
-					}
+				} else if big != nil {
+					big[bstr(id)] = len(cur) - 1
 				}
 				continue
 			}
@@ -257,8 +296,8 @@ func rollup(b *block, p *tablePlan, perm, starts []int32) ([]int32, map[int]*col
 				over[ret].i[o.out] |= b.cols[ret].i[r]
 			}
 			linesC.i[o.out]++
-			if hasProd && !b.cols[prod].null[r] {
-				pv := b.cols[prod].str(int(r))
+			if hasProd && !prodC.null[r] {
+				pv := prodC.str(r)
 				dup := false
 				for _, q := range o.prods {
 					if bytes.Equal(q, pv) {
@@ -286,9 +325,14 @@ type shardResult struct {
 func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, error) {
 	res := shardResult{minT: math.MaxInt64, maxT: math.MinInt64}
 	perm, starts := sortShard(b, p)
-	var over map[int]*colBuf
+	b = permute(b, perm, p)
+	over := make([]*colBuf, len(p.cols))
 	if rollUp {
-		perm, over = rollup(b, p, perm, starts)
+		perm, over = rollup(b, p, starts)
+	} else {
+		for i := range perm {
+			perm[i] = int32(i)
+		}
 	}
 	res.rows = int64(len(perm))
 	schema := p.spec.ArrowSchema()
@@ -307,12 +351,12 @@ func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, 
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	props := parquet.NewWriterProperties(
+	props := parquet.NewWriterProperties(append(dictionaryProps(p.spec),
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithCompressionLevel(1),
 		parquet.WithMaxRowGroupLength(writeChunk),
 		parquet.WithCreatedBy("retain extract"),
-	)
+	)...)
 	fw, err := pqarrow.NewFileWriter(schema, bw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return res, fmt.Errorf("shard file %s: %w", path, err)
@@ -325,7 +369,7 @@ func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, 
 		for k, c := range p.spec.Columns {
 			var src *colBuf
 			pos := false // index src by output position instead of row
-			if ob, ok := over[k]; ok {
+			if ob := over[k]; ob != nil {
 				src, pos = ob, true
 			} else if p.present[k] {
 				src = &b.cols[k]
@@ -462,4 +506,15 @@ func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, 
 	return res, nil
 }
 
-var _ = sort.Strings
+// dictionaryProps turns Parquet dictionary encoding on only for string
+// columns that repeat (customer ids, products, categories …), not for
+// numbers, times or per-row ids, where it costs time and saves nothing.
+func dictionaryProps(spec TableSpec) []parquet.WriterProperty {
+	props := []parquet.WriterProperty{parquet.WithDictionaryDefault(false)}
+	for _, c := range spec.Columns {
+		if c.Kind == String && (c.Name == "customer_id" || !strings.HasSuffix(c.Name, "_id")) {
+			props = append(props, parquet.WithDictionaryFor(c.Name, true))
+		}
+	}
+	return props
+}
