@@ -33,6 +33,62 @@ type flatForest struct {
 	depth  []int32
 	cats   []uint64
 	hasCat bool
+	// complete-tree layout of every tree of depth <= completeMaxDepth:
+	// inner node k has children 2k+1 (left) and 2k+2 (right); shallower
+	// leaves are padded with pass-through nodes that send every row left.
+	complete []completeTree
+}
+
+const completeMaxDepth = 10
+
+type completeTree struct {
+	depth  int
+	xoff   []int32   // per inner node: feature × predictBlock
+	thr    []float64 // x <= thr goes left
+	dright []uint8   // 1: missing goes right
+	cat    []int32   // per inner node: index into the flat nodes of a categorical split, or -1
+	leaf   []float64 // 2^depth leaf values
+	hasCat bool
+}
+
+// buildComplete lays tree ti out as a complete binary tree, or returns
+// false when it is too deep.
+func (f *flatForest) buildComplete(ti int, tr *Tree) (completeTree, bool) {
+	D := int(f.depth[ti])
+	if D > completeMaxDepth {
+		return completeTree{}, false
+	}
+	inner := 1<<D - 1
+	ct := completeTree{depth: D, xoff: make([]int32, inner), thr: make([]float64, inner),
+		dright: make([]uint8, inner), cat: make([]int32, inner), leaf: make([]float64, 1<<D)}
+	var fill func(node int32, pos, depth int)
+	fill = func(node int32, pos, depth int) {
+		n := &tr.Nodes[node]
+		if depth == D {
+			ct.leaf[pos-inner] = n.Value
+			return
+		}
+		ct.cat[pos] = -1
+		if n.Feature < 0 {
+			ct.thr[pos] = math.Inf(1) // pass-through: everything goes left
+			fill(node, 2*pos+1, depth+1)
+			fill(node, 2*pos+2, depth+1)
+			return
+		}
+		ct.xoff[pos] = n.Feature * predictBlock
+		ct.thr[pos] = n.Threshold
+		if !n.DefaultLeft {
+			ct.dright[pos] = 1
+		}
+		if n.Cats != nil {
+			ct.cat[pos] = f.roots[ti] + node
+			ct.hasCat = true
+		}
+		fill(n.Left, 2*pos+1, depth+1)
+		fill(n.Right, 2*pos+2, depth+1)
+	}
+	fill(0, 0, 0)
+	return ct, true
 }
 
 // prepare validates the trees and builds the scoring layout.
@@ -82,6 +138,14 @@ func (m *GBDT) prepare() error {
 			ff.value = append(ff.value, val)
 		}
 		ff.depth = append(ff.depth, maxDepth)
+	}
+	for ti := range m.Trees {
+		ct, ok := ff.buildComplete(ti, &m.Trees[ti])
+		if !ok {
+			ff.complete = nil
+			break
+		}
+		ff.complete = append(ff.complete, ct)
 	}
 	m.flat = ff
 	return nil
@@ -144,6 +208,10 @@ func (f *flatForest) margins(xb []float64, out []float64, idx []int32, base floa
 	for i := range out {
 		out[i] = base
 	}
+	if f.complete != nil {
+		f.marginsComplete(xb, out, idx)
+		return
+	}
 	nodes, value := f.nodes, f.value
 	for t, root := range f.roots {
 		for i := range idx {
@@ -185,6 +253,58 @@ func (f *flatForest) margins(xb []float64, out []float64, idx []int32, base floa
 			out[i] += value[k]
 		}
 	}
+}
+
+// marginsComplete adds every tree's output to out, walking the complete
+// layouts: exactly depth steps per row, children found by arithmetic, and
+// missing values routed without branches.
+func (f *flatForest) marginsComplete(xb []float64, out []float64, idx []int32) {
+	for t := range f.complete {
+		ct := &f.complete[t]
+		for i := range idx {
+			idx[i] = 0
+		}
+		xoff, thr, dright := ct.xoff, ct.thr, ct.dright
+		for range ct.depth {
+			if ct.hasCat {
+				for i := range idx {
+					k := idx[i]
+					x := xb[int(xoff[k])+i]
+					var r int32
+					if c := ct.cat[k]; c >= 0 {
+						r = 1 - int32(f.goLeft(&f.nodes[c], x))
+					} else {
+						r = goesRight(x, thr[k], dright[k])
+					}
+					idx[i] = 2*k + 1 + r
+				}
+				continue
+			}
+			for i := range idx {
+				k := idx[i]
+				r := goesRight(xb[int(xoff[k])+i], thr[k], dright[k])
+				idx[i] = 2*k + 1 + r
+			}
+		}
+		off := int32(1)<<ct.depth - 1
+		leaf := ct.leaf
+		for i, k := range idx {
+			out[i] += leaf[k-off]
+		}
+	}
+}
+
+// goesRight is 1 when x goes right of threshold thr: x > thr, and for a
+// missing x, dright.
+func goesRight(x, thr float64, dright uint8) int32 {
+	var r1, r2 int32
+	if x > thr {
+		r1 = 1
+	}
+	if !(x <= thr) {
+		r2 = 1 // also true for NaN
+	}
+	return r1 | r2&int32(dright)
 }
 
 // goLeft is 1 when value x goes to the left child of nd.

@@ -47,6 +47,8 @@ type shapLeaf struct {
 type shapTree struct {
 	root   int32 // first flat node of the tree
 	nnodes int32
+	slot   []uint8 // per local inner node: the slot of its feature on every path through it
+	leafAt []int32 // per local node: index into leaves, or -1 for inner nodes
 	leaves []shapLeaf
 	expect float64 // cover-weighted mean of the tree's output
 }
@@ -81,6 +83,11 @@ func buildShap(m *GBDT) *shapForest {
 		st := &sf.trees[ti]
 		st.root = m.flat.roots[ti]
 		st.nnodes = int32(len(nodes))
+		st.slot = make([]uint8, len(nodes))
+		st.leafAt = make([]int32, len(nodes))
+		for k := range st.leafAt {
+			st.leafAt[k] = -1
+		}
 		// walk every root-to-leaf path
 		type frame struct {
 			node  int32
@@ -143,6 +150,10 @@ func buildShap(m *GBDT) *shapForest {
 					leafContrib(&leaf, pat, leaf.table[pat*d:(pat+1)*d])
 				}
 			}
+			for c, nd := range leaf.cnode {
+				st.slot[nd] = leaf.cslot[c]
+			}
+			st.leafAt[f.node] = int32(len(st.leaves))
 			st.leaves = append(st.leaves, leaf)
 		}
 		sf.base += st.expect
@@ -211,42 +222,52 @@ func betaTable(k, m int) float64 {
 // row). It goes tree by tree over the whole group of rows so each tree's
 // contribution tables stay in cache while they are used; dir is scratch of
 // len(rows) × the largest tree's node count.
-func (m *GBDT) explainRows(sf *shapForest, X [][]float64, rows []int, dst []float64, dir []uint8, scratch []float64) {
+func (m *GBDT) explainRows(sf *shapForest, X [][]float64, rows []int, dst []float64, pats []uint32, scratch []float64) {
 	ff := m.flat
 	F := len(m.Names)
 	for ti := range sf.trees {
 		st := &sf.trees[ti]
 		nodes := ff.nodes[st.root : st.root+st.nnodes]
-		nn := len(nodes)
+		root := st.root
+		pat := pats[:len(nodes)]
 		for k, i := range rows {
-			dk := dir[k*nn : (k+1)*nn]
+			// outcome bits top-down: a child clears its parent's slot bit
+			// when the row does not take the edge to it (children come
+			// after their parent in the node array)
+			pat[0] = ^uint32(0)
 			for c := range nodes {
 				nd := &nodes[c]
-				dk[c] = uint8(ff.goLeft(nd, X[nd.feat][i]))
-			}
-		}
-		for li := range st.leaves {
-			l := &st.leaves[li]
-			d := len(l.feats)
-			if d == 0 {
-				continue
-			}
-			for k := range rows {
-				dk := dir[k*nn : (k+1)*nn]
-				pat := 1<<d - 1
-				for c, nd := range l.cnode {
-					if dk[nd] != l.cleft[c] {
-						pat &^= 1 << l.cslot[c]
-					}
+				if st.leafAt[c] >= 0 {
+					continue
 				}
+				bit := uint32(1) << st.slot[c]
+				p := pat[c]
+				if ff.goLeft(nd, X[nd.feat][i]) == 1 {
+					pat[nd.child[1]-root] = p
+					pat[nd.child[0]-root] = p &^ bit
+				} else {
+					pat[nd.child[1]-root] = p &^ bit
+					pat[nd.child[0]-root] = p
+				}
+			}
+			phi := dst[k*F : (k+1)*F]
+			for c, li := range st.leafAt {
+				if li < 0 {
+					continue
+				}
+				l := &st.leaves[li]
+				d := len(l.feats)
+				if d == 0 {
+					continue
+				}
+				pt := int(pat[c] & (1<<d - 1))
 				var contrib []float64
 				if l.table != nil {
-					contrib = l.table[pat*d : (pat+1)*d]
+					contrib = l.table[pt*d : (pt+1)*d]
 				} else {
 					contrib = scratch[:d]
-					leafContrib(l, pat, contrib)
+					leafContrib(l, pt, contrib)
 				}
-				phi := dst[k*F : (k+1)*F]
 				for s, f := range l.feats {
 					phi[f] += contrib[s]
 				}
@@ -261,7 +282,7 @@ func (m *GBDT) explainRows(sf *shapForest, X [][]float64, rows []int, dst []floa
 func (m *GBDT) Explain(X [][]float64, row int, dst []float64) float64 {
 	sf := m.shapModel()
 	clear(dst)
-	m.explainRows(sf, X, []int{row}, dst, make([]uint8, m.maxNodes()), make([]float64, max(sf.maxD, 1)))
+	m.explainRows(sf, X, []int{row}, dst, make([]uint32, m.maxNodes()), make([]float64, max(sf.maxD, 1)))
 	return sf.base
 }
 
@@ -280,7 +301,7 @@ func (m *GBDT) ExplainRows(X [][]float64, rows []int, dst []float64) float64 {
 	clear(dst[:n*F])
 	const chunk = 32
 	gbParallelFor(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk, func(c int) {
-		dir := make([]uint8, chunk*maxNodes)
+		pats := make([]uint32, maxNodes)
 		scratch := make([]float64, max(sf.maxD, 1))
 		var idx [chunk]int
 		lo, hi := c*chunk, min((c+1)*chunk, n)
@@ -290,7 +311,7 @@ func (m *GBDT) ExplainRows(X [][]float64, rows []int, dst []float64) float64 {
 				idx[k-lo] = rows[k]
 			}
 		}
-		m.explainRows(sf, X, idx[:hi-lo], dst[lo*F:hi*F], dir, scratch)
+		m.explainRows(sf, X, idx[:hi-lo], dst[lo*F:hi*F], pats, scratch)
 	})
 	return sf.base
 }
