@@ -1,8 +1,85 @@
 package pipeline
 
-// scoringStages are the score and publish stages of a nightly run. They are
-// wired here once the Score and Publish stage functions exist.
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/retainlab/retain/features"
+)
+
+// scoringStages are the stages after features in a scoring run: train
+// (only while no champion model exists yet), score and publish.
 func scoringStages(cfg *Config) []Stage {
-	_ = cfg
-	return nil
+	var st []Stage
+	if c, err := ModelRegistry(cfg).Champion(); err != nil || c == nil {
+		st = append(st, trainStage(cfg))
+	}
+	return append(st, scoreStage(cfg), publishStage(cfg))
+}
+
+// championInputs fingerprints the champion pointer: a new champion rescores.
+func championInputs(cfg *Config) func(ctx context.Context, rc *RunContext) (string, error) {
+	return func(ctx context.Context, rc *RunContext) (string, error) {
+		b, err := os.ReadFile(filepath.Join(ModelsDir(cfg), "champion.json"))
+		if err != nil && !os.IsNotExist(err) {
+			return "", fmt.Errorf("reading the champion pointer: %w", err)
+		}
+		return fingerprint(string(b)), nil
+	}
+}
+
+// shareFeatures makes the run's features file visible where the other
+// stages look for it (<data_dir>/features/features-<D>.parquet): a hard
+// link renamed into place, or a copy where links are not possible.
+func shareFeatures(cfg *Config, src string) error {
+	dst := filepath.Join(cfg.DataDir, "features", filepath.Base(src))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("features folder: %w", err)
+	}
+	tmp := dst + ".tmp-link"
+	os.Remove(tmp)
+	if err := os.Link(src, tmp); err == nil {
+		if err := os.Rename(tmp, dst); err != nil {
+			return fmt.Errorf("sharing the features file: %w", err)
+		}
+		return syncDir(filepath.Dir(dst))
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("sharing the features file: %w", err)
+	}
+	return WriteFileAtomic(dst, b)
+}
+
+func scoreStage(cfg *Config) Stage {
+	return Stage{Name: StageScore, Version: "1", Inputs: championInputs(cfg),
+		Run: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
+			// The features stage's file is the one to score.
+			ff := filepath.Join(rc.StageDir(StageFeatures), features.FileName([]time.Time{rc.AsOf}))
+			if _, err := os.Stat(ff); err == nil {
+				if err := shareFeatures(cfg, ff); err != nil {
+					return StageResult{}, err
+				}
+			}
+			sum, err := Score(ctx, cfg, ScoreOptions{AsOf: rc.AsOf, RunID: rc.RunID, Out: filepath.Join(out, "scores.parquet")})
+			if err != nil {
+				return StageResult{}, err
+			}
+			sum.Rows = nil
+			return StageResult{Rows: int64(sum.Customers)}, writeJSON(filepath.Join(out, "summary.json"), sum)
+		}}
+}
+
+func publishStage(cfg *Config) Stage {
+	return Stage{Name: StagePublish, Version: "1",
+		Run: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
+			sum, err := Publish(ctx, cfg, PublishOptions{Scores: filepath.Join(rc.StageDir(StageScore), "scores.parquet")})
+			if err != nil {
+				return StageResult{}, err
+			}
+			return StageResult{Rows: int64(sum.RiskRows)}, writeJSON(filepath.Join(out, "summary.json"), sum)
+		}}
 }
