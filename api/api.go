@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,7 @@ type Server struct {
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	claimed prometheus.Counter
+	bufs    sync.Pool // *[]byte response buffers
 }
 
 // New builds the API over a store.
@@ -65,6 +67,7 @@ func New(store Store, opts Options) *Server {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{store: store, opts: opts, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	s.bufs.New = func() any { b := make([]byte, 0, 1<<20); return &b }
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "retain_api_requests_total", Help: "API requests by route and status code."}, []string{"route", "code"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "retain_api_request_seconds", Help: "API request latency by route.",
 		Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
@@ -144,8 +147,11 @@ func (s *Server) route(pattern, scope string, h handler) {
 			}
 			return h(sw, r, tok)
 		}()
-		if err != nil {
+		switch {
+		case err != nil && sw.code == 0:
 			s.writeError(sw, r, err)
+		case err != nil: // the response had begun (e.g. the client went away)
+			s.opts.Logger.Debug("writing response", "path", r.URL.Path, "err", err)
 		}
 		s.reqs.WithLabelValues(name, strconv.Itoa(sw.code)).Inc()
 		s.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
@@ -250,7 +256,12 @@ func (s *Server) riskList(w http.ResponseWriter, r *http.Request, _ *stores.Toke
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, page)
+	buf := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(buf)
+	*buf = page.AppendJSON((*buf)[:0])
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(*buf)
+	return err
 }
 
 func (s *Server) customer(w http.ResponseWriter, r *http.Request, _ *stores.Token) error {

@@ -76,52 +76,16 @@ type RiskRecord struct {
 	RiskRow
 	RowHash   string    `json:"row_hash"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
-}
-
-// MarshalJSON writes NaN (unknown) numbers as null and dates as YYYY-MM-DD.
-func (r RiskRecord) MarshalJSON() ([]byte, error) {
-	num := func(v float64) *float64 {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil
-		}
-		return &v
-	}
-	var next *string
-	if !r.ExpectedNextOrder.IsZero() {
-		s := dateString(r.ExpectedNextOrder)
-		next = &s
-	}
-	reasons := r.Reasons
-	if reasons == nil {
-		reasons = []Reason{}
-	}
-	return json.Marshal(struct {
-		CustomerID        string    `json:"customer_id"`
-		AsOf              string    `json:"as_of"`
-		ScoredAt          time.Time `json:"scored_at"`
-		RunID             string    `json:"run_id"`
-		ModelVersion      string    `json:"model_version"`
-		ChurnProbability  float64   `json:"churn_probability"`
-		RiskTier          string    `json:"risk_tier"`
-		ChurnPercentile   float64   `json:"churn_percentile"`
-		PAlive            *float64  `json:"p_alive"`
-		ExpectedPurchases *float64  `json:"expected_purchases"`
-		PredictedCLV      *float64  `json:"predicted_clv"`
-		HistoricCLV       *float64  `json:"historic_clv"`
-		ValueAtRisk       *float64  `json:"value_at_risk"`
-		ExpectedNextOrder *string   `json:"expected_next_order_date"`
-		Reasons           []Reason  `json:"reasons"`
-		Segment           string    `json:"segment"`
-		ValueRiskCell     string    `json:"value_risk_cell"`
-		ControlGroup      bool      `json:"control_group"`
-		RowHash           string    `json:"row_hash"`
-		UpdatedAt         time.Time `json:"updated_at,omitzero"`
-	}{r.CustomerID, dateString(r.AsOf), r.ScoredAt, r.RunID, r.ModelVersion, r.ChurnProbability, r.RiskTier,
-		r.ChurnPercentile, num(r.PAlive), num(r.ExpectedPurchases), num(r.PredictedCLV), num(r.HistoricCLV),
-		num(r.ValueAtRisk), next, reasons, r.Segment, r.ValueRiskCell, r.ControlGroup, r.RowHash, r.UpdatedAt})
+	// RawReasons is the stored JSON of Reasons when they were not decoded
+	// (risk-list pages pass it through untouched).
+	RawReasons string `json:"-"`
 }
 
 func scanRisk(s interface{ Scan(...any) error }, withUpdated bool) (RiskRecord, error) {
+	return scanRiskRaw(s, withUpdated, false)
+}
+
+func scanRiskRaw(s interface{ Scan(...any) error }, withUpdated, raw bool) (RiskRecord, error) {
 	var r RiskRecord
 	var reasons string
 	dst := []any{&r.CustomerID, dbTime{&r.AsOf}, dbTime{&r.ScoredAt}, &r.RunID, &r.ModelVersion,
@@ -133,6 +97,10 @@ func scanRisk(s interface{ Scan(...any) error }, withUpdated bool) (RiskRecord, 
 	}
 	if err := s.Scan(dst...); err != nil {
 		return r, err
+	}
+	if raw {
+		r.RawReasons = reasons
+		return r, nil
 	}
 	if reasons != "" && reasons != "[]" {
 		if err := json.Unmarshal([]byte(reasons), &r.Reasons); err != nil {
@@ -306,7 +274,7 @@ func (db *DB) riskRows(ctx context.Context, q RiskQuery, after string, hist *cur
 	defer rs.Close()
 	out := make([]RiskRecord, 0, q.Limit+1)
 	for rs.Next() {
-		r, err := scanRisk(rs, hist == nil)
+		r, err := scanRiskRaw(rs, hist == nil, true)
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading %s: %w", db.label, table, err)
 		}

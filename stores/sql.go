@@ -243,6 +243,18 @@ func (d dbTime) Scan(v any) error {
 }
 
 func (d dbTime) parse(s string) error {
+	switch len(s) {
+	case len(time.DateOnly):
+		if t, err := time.Parse(time.DateOnly, s); err == nil {
+			*d.t = t
+			return nil
+		}
+	case len(timeFormat):
+		if t, err := time.Parse(timeFormat, s); err == nil {
+			*d.t = t
+			return nil
+		}
+	}
 	for _, f := range []string{timeFormat, time.RFC3339Nano, time.DateOnly, "2006-01-02 15:04:05"} {
 		if t, err := time.Parse(f, s); err == nil {
 			*d.t = t.UTC()

@@ -3,6 +3,7 @@ package stores
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -297,7 +298,8 @@ func TestReaderSeesWholeLists(t *testing.T) {
 	ctx := context.Background()
 	for name, db := range testStores(t) {
 		t.Run(name, func(t *testing.T) {
-			const n = 20000
+			t.Parallel()
+			const n = 5000
 			if _, err := db.Publish(ctx, PublishInput{Risk: makeRisk(n, "run-0", "2026-11-01", 0)}); err != nil {
 				t.Fatal(err)
 			}
@@ -306,7 +308,7 @@ func TestReaderSeesWholeLists(t *testing.T) {
 			var bad error
 			go func() {
 				defer close(done)
-				for i := 0; i < 3; i++ {
+				for i := 0; i < 2; i++ {
 					if _, err := db.Publish(ctx, PublishInput{Risk: makeRisk(n, fmt.Sprintf("run-%d", i+1), "2026-11-01", float64(i+1)/10)}); err != nil {
 						bad = err
 						return
@@ -343,6 +345,7 @@ func TestPagingDuringPublish(t *testing.T) {
 	ctx := context.Background()
 	for name, db := range testStores(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			const n = 100000
 			if _, err := db.Publish(ctx, PublishInput{Risk: makeRisk(n, "run-a", "2026-11-01", 0)}); err != nil {
 				t.Fatal(err)
@@ -453,3 +456,21 @@ func TestTokens(t *testing.T) {
 
 var _ = stdlib.OpenDB
 var _ = sql.ErrNoRows
+
+func TestRiskJSON(t *testing.T) {
+	r := RiskRecord{RiskRow: makeRisk(1, "r\"1", "2026-11-01", 0)[0], RowHash: "h"}
+	r.Reasons = append(r.Reasons, Reason{Feature: "nps", Contribution: -0.5, Text: "NPS fell <3 — \"détracteur\"\n"})
+	r.PAlive = math.NaN()
+	p := RiskPage{Rows: []RiskRecord{r, r}, HasMore: true, NextCursor: "abc", RunID: "r\"1"}
+	b := p.AppendJSON(nil)
+	var back struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	row := back.Rows[1]
+	if row["p_alive"] != nil || row["as_of"] != "2026-11-01" || row["run_id"] != "r\"1" || row["reasons"].([]any)[1].(map[string]any)["text"] != r.Reasons[1].Text {
+		t.Fatalf("%s", b)
+	}
+}
