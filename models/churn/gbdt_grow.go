@@ -19,7 +19,13 @@ type gbTrainer struct {
 	tmp     []int32
 	pool    [][]gradPair
 	counts  []int
+	blocks  [][]gradPair // per row block histograms of big nodes
 }
+
+// histBlockRows is the row block of a big node whose histogram one task
+// builds; the blocks are then summed in order, so the result does not
+// depend on the number of threads.
+const histBlockRows = 1 << 15
 
 // bNode is a node of a tree being grown.
 type bNode struct {
@@ -102,6 +108,42 @@ func (t *gbTrainer) featChunks(feats []int32, rows int) [][]int32 {
 func (t *gbTrainer) buildHistSplit(rows []int32, hist []gradPair, feats []int32, G, H float64) splitCand {
 	chunks := t.featChunks(feats, len(rows))
 	res := make([]splitCand, len(chunks))
+	if len(rows) >= 2*histBlockRows { // independent of threads: same sums whatever the schedule
+		// parallel over row blocks (each task reads whole rows once), then
+		// a reduction and the split search in parallel over features
+		nb := (len(rows) + histBlockRows - 1) / histBlockRows
+		for len(t.blocks) < nb {
+			t.blocks = append(t.blocks, make([]gradPair, len(hist)))
+		}
+		gbParallelFor(t.threads, nb, func(b int) {
+			h := t.blocks[b]
+			for _, j := range feats {
+				clear(h[t.off[j]:t.off[j+1]])
+			}
+			t.accumulate(rows[b*histBlockRows:min((b+1)*histBlockRows, len(rows))], h, feats)
+		})
+		blocks := t.blocks[:nb]
+		gbParallelFor(t.threads, len(chunks), func(c int) {
+			for _, j := range chunks[c] {
+				dst := hist[t.off[j]:t.off[j+1]]
+				copy(dst, blocks[0][t.off[j]:t.off[j+1]])
+				for _, bh := range blocks[1:] {
+					for k, v := range bh[t.off[j]:t.off[j+1]] {
+						dst[k].g += v.g
+						dst[k].h += v.h
+					}
+				}
+			}
+			res[c] = t.bestSplit(hist, chunks[c], G, H)
+		})
+		var best splitCand
+		for i := range res {
+			if best.better(&res[i]) {
+				best = res[i]
+			}
+		}
+		return best
+	}
 	gbParallelFor(t.threads, len(chunks), func(c int) {
 		cf := chunks[c]
 		for _, j := range cf {
