@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +46,7 @@ func summaryFrom(kind string, r eval.Report) trainSummary {
 func newTrainCmd() *cobra.Command {
 	var (
 		cfgPath, asOf, model, table, label, id string
+		oofPath                                string
 		cv                                     int
 		asJSON                                 bool
 	)
@@ -76,7 +80,7 @@ func newTrainCmd() *cobra.Command {
 				if label == "" {
 					return usagef("--table needs --label COL")
 				}
-				return trainTable(cmd, table, label, id, model, cv, asJSON)
+				return trainTable(cmd, table, label, id, model, cv, asJSON, oofPath)
 			}
 			if cfgPath == "" || asOf == "" {
 				return usagef("train needs --config FILE --as-of YYYY-MM-DD, or --table FILE.csv --label COL")
@@ -93,10 +97,11 @@ func newTrainCmd() *cobra.Command {
 	f.StringVar(&label, "label", "", "label column of --table (1/0, Yes/No, true/false)")
 	f.StringVar(&id, "id", "", "customer id column of --table (left out of the features)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON summary object on stdout")
+	f.StringVar(&oofPath, "oof", "", "with --table: write row, id, fold, label and out-of-fold probability to this CSV")
 	return cmd
 }
 
-func trainTable(cmd *cobra.Command, path, label, id, model string, cv int, asJSON bool) error {
+func trainTable(cmd *cobra.Command, path, label, id, model string, cv int, asJSON bool, oofPath string) error {
 	start := time.Now()
 	pr := newProgress()
 	fh, err := os.Open(path)
@@ -118,6 +123,11 @@ func trainTable(cmd *cobra.Command, path, label, id, model string, cv int, asJSO
 	}})
 	if err != nil {
 		return err
+	}
+	if oofPath != "" {
+		if err := writeOOF(oofPath, t, res); err != nil {
+			return err
+		}
 	}
 	s := cvSummary(cfg.Kind, res)
 	s.Features = len(t.Names)
@@ -145,6 +155,24 @@ func cvSummary(kind string, res *churn.CVResult) trainSummary {
 	p := res.Pooled
 	s.Pooled = &p
 	return s
+}
+
+// writeOOF writes the out-of-fold predictions (and the folds, so peers can
+// be evaluated on the same ones).
+func writeOOF(path string, t *churn.Table, res *churn.CVResult) error {
+	var b strings.Builder
+	b.WriteString("row,id,fold,label,p\n")
+	for i, p := range res.OOF {
+		id := ""
+		if t.IDs != nil {
+			id = t.IDs[i]
+		}
+		fmt.Fprintf(&b, "%d,%s,%d,%g,%.17g\n", i, strconv.Quote(id), res.Fold[i], t.Y[i], p)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("--oof: %w", err)
+	}
+	return nil
 }
 
 func countTrue(b []bool) int {

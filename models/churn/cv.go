@@ -78,6 +78,8 @@ type CVResult struct {
 	// them together (the steadier estimate of calibration on small data).
 	OOF    []float64
 	Pooled eval.Report
+	// Fold is each row's test fold (0-based).
+	Fold []int
 }
 
 // CVOptions tunes CrossValidate.
@@ -105,7 +107,7 @@ func CrossValidate(ctx context.Context, ds *Dataset, cfg Config, opts CVOptions)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6376_666f_6c64_7321))
 	folds := StratifiedFolds(ds.Y, k, rng)
-	res := &CVResult{OOF: make([]float64, ds.Rows())}
+	res := &CVResult{OOF: make([]float64, ds.Rows()), Fold: folds}
 	for f := 0; f < k; f++ {
 		tr, te := splitFold(folds, f)
 		train := ds.Subset(tr)
