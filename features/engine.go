@@ -339,15 +339,11 @@ type worker struct {
 	}
 }
 
-func shardPath(dir string, t datasets.Table, s int) string {
-	return datasets.ShardPath(dir, t, s)
-}
-
 func (w *worker) open(t datasets.Table, s int, dict []string) (*shardReader, error) {
 	if !w.spec.present[t] {
 		return nil, nil
 	}
-	p := shardPath(w.spec.dir, t, s)
+	p := datasets.ShardPath(w.spec.dir, t, s)
 	if _, err := os.Stat(p); err != nil {
 		return nil, nil // a shard with no rows of this table
 	}
@@ -359,7 +355,6 @@ func (w *worker) load(ctx context.Context, s int) error {
 	w.products, w.categories, w.channels = newInterner(), newInterner(), newInterner()
 	w.eventTypes, w.plans, w.priorities = newInterner(), newInterner(), newInterner()
 	w.countries, w.segments, w.acqs, w.genders = newInterner(), newInterner(), newInterner(), newInterner()
-	var err error
 	if r, err := w.open(datasets.Orders, s, []string{"product", "category", "channel"}); err != nil {
 		return err
 	} else if r != nil {
@@ -540,7 +535,6 @@ func (w *worker) load(ctx context.Context, s int) error {
 		}
 		w.cu = cu
 	}
-	_ = err
 	w.seenProd = make([]uint32, len(w.products.names))
 	w.seenCat = make([]uint32, len(w.categories.names))
 	w.seenChan = make([]uint32, len(w.channels.names))

@@ -6,29 +6,40 @@
 #
 #   FEATURES_BENCH_CUSTOMERS=1000000  customers (about 20 orders each)
 #   FEATURES_BENCH_OUT=bench/out/features  where data and results go (reused)
-#   FEATURES_BENCH_THREADS=1,2         thread counts for the side-by-side
+#   FEATURES_BENCH_THREADS=1,2         thread counts
+#   FEATURES_BENCH_DATA=direct         direct: bench/duckdb -gen writes the
+#       snapshot straight in the canonical layout (customers + orders);
+#       retain: `retain generate` (CSV) then `retain extract` (slower)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 CUSTOMERS=${FEATURES_BENCH_CUSTOMERS:-1000000}
 OUT=${FEATURES_BENCH_OUT:-$ROOT/bench/out/features}
 THREADS=${FEATURES_BENCH_THREADS:-1,2}
+DATA=${FEATURES_BENCH_DATA:-direct}
 AS_OF=2024-07-01
 mkdir -p "$OUT"
 go build -o "$OUT/retain" ./cmd/retain
+(cd bench/duckdb && go build -o "$OUT/duckdb-bench" .)
 CFG="$OUT/synth/retain.yaml"
 SNAP="$OUT/synth/data/snapshot"
-if [ ! -f "$SNAP/manifest.json" ] || [ "$(cat "$OUT/customers" 2>/dev/null)" != "$CUSTOMERS" ]; then
+if [ ! -f "$OUT/synth/.done" ] || [ "$(cat "$OUT/synth/.done")" != "$DATA $CUSTOMERS" ]; then
   rm -rf "$OUT/synth"
-  echo "generating $CUSTOMERS customers (about 20 orders each) …"
-  "$OUT/retain" generate --customers "$CUSTOMERS" --orders-per-customer 20 --format csv \
-    --tables customers,orders --seed 1 --out "$OUT/synth" >/dev/null
-  echo "extracting …"
-  "$OUT/retain" extract --config "$CFG" >/dev/null
-  rm -f "$OUT/synth/orders.csv" "$OUT/synth/customers.csv" "$OUT/synth/truth.csv"
-  echo "$CUSTOMERS" > "$OUT/customers"
+  if [ "$DATA" = retain ]; then
+    echo "retain generate: $CUSTOMERS customers (about 20 orders each) …"
+    "$OUT/retain" generate --customers "$CUSTOMERS" --orders-per-customer 20 --format csv \
+      --tables customers,orders --seed 1 --out "$OUT/synth" >/dev/null
+    echo "retain extract …"
+    "$OUT/retain" extract --config "$CFG" >/dev/null
+    rm -f "$OUT/synth/orders.csv" "$OUT/synth/customers.csv" "$OUT/synth/truth.csv"
+  else
+    "$OUT/duckdb-bench" -snapshot "$SNAP" -gen "$CUSTOMERS"
+    # features reads only the snapshot; the source is never opened
+    printf 'data_dir: ./data\nsources:\n  orders:\n    format: csv\n    path: unused.csv\n    columns: {customer_id: c, ordered_at: t, amount: a}\n' >"$CFG"
+  fi
+  echo "$DATA $CUSTOMERS" > "$OUT/synth/.done"
 fi
-ROWS=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tables']['orders']['rows'])" "$SNAP/manifest.json")
+ROWS=$("$OUT/duckdb-bench" -snapshot "$SNAP" -count)
 echo "snapshot: $ROWS order rows, $CUSTOMERS customers; cutoff $AS_OF; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 for w in ${THREADS//,/ }; do
@@ -49,4 +60,4 @@ P
 done
 
 echo "side by side with DuckDB (in-process, best of 2):"
-(cd bench/duckdb && go run . -snapshot "$SNAP" -as-of "$AS_OF" -threads "$THREADS")
+"$OUT/duckdb-bench" -snapshot "$SNAP" -as-of "$AS_OF" -threads "$THREADS"

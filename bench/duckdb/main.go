@@ -5,6 +5,8 @@
 // binary never links DuckDB.
 //
 //	go run . -snapshot DIR -as-of 2024-07-01 -threads 1,2
+//	go run . -snapshot DIR -gen 1000000      # write a synthetic snapshot
+//	go run . -inspect features.parquet       # how DuckDB reads our file
 package main
 
 import (
@@ -31,7 +33,28 @@ func main() {
 	threads := flag.String("threads", "1,2", "thread counts to compare")
 	reps := flag.Int("reps", 2, "repetitions per measurement (best is reported)")
 	inspect := flag.String("inspect", "", "instead: read a retain features file with DuckDB and print what it sees (interop check)")
+	gen := flag.Int("gen", 0, "instead: write a synthetic customers+orders snapshot of this many customers into -snapshot")
+	ordersPer := flag.Float64("orders-per-customer", 20, "with -gen: about this many orders per customer")
+	shards := flag.Int("shards", 8, "with -gen: shards")
+	count := flag.Bool("count", false, "instead: print the snapshot's order rows")
 	flag.Parse()
+	if *count {
+		n, err := orderRows(context.Background(), *snap)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println(n)
+		return
+	}
+	if *gen > 0 {
+		start := time.Now()
+		n, err := generate(*snap, *gen, *ordersPer, *shards, 1)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("wrote %d customers, %d orders into %s in %.1fs\n", *gen, n, *snap, time.Since(start).Seconds())
+		return
+	}
 	if *inspect != "" {
 		if err := inspectFile(context.Background(), *inspect); err != nil {
 			fail(err)
