@@ -533,13 +533,15 @@ func arrowToRaw(c *rawCol, a arrow.Array) error {
 			if x.IsNull(i) {
 				c.appendText(nil)
 			} else {
-				c.appendText(x.ValueBytes()[x.ValueOffset(i):x.ValueOffset(i+1)])
+				c.buf = append(c.buf, x.Value(i)...)
+				c.end = append(c.end, int32(len(c.buf)))
 			}
 		}
 	case *array.LargeString:
 		c.reset(rawText)
 		for i := 0; i < n; i++ {
-			c.appendText([]byte(x.Value(i)))
+			c.buf = append(c.buf, x.Value(i)...)
+			c.end = append(c.end, int32(len(c.buf)))
 		}
 	case *array.Binary:
 		c.reset(rawText)
