@@ -20,6 +20,159 @@ type gbTrainer struct {
 	pool    [][]gradPair
 	counts  []int
 	blocks  [][]gradPair // per row block histograms of big nodes
+
+	// gradient quantisation: q[i] = qg<<32 + qh with qg in [-127, 127] and
+	// qh in [0, 255], gradient ≈ qg·gs and hessian ≈ qh·hs
+	quant   bool
+	q       []int64
+	gs, hs  float64
+	qblocks [][]int64
+	qscr    [][]int64
+}
+
+// quantMinRows is the number of training rows from which gradients are
+// quantised unless ExactGradients is set.
+const quantMinRows = 100_000
+
+// quantize stochastically rounds the gradients of rows to 8 bits; the
+// rounding noise is a hash of (seed, round, row), so it is reproducible and
+// independent of the goroutine schedule.
+func (t *gbTrainer) quantize(train []int32, round int) {
+	const block = 8192
+	nb := (len(train) + block - 1) / block
+	gm, hm := make([]float64, nb), make([]float64, nb)
+	gbParallelFor(t.threads, nb, func(b int) {
+		for _, i := range train[b*block : min((b+1)*block, len(train))] {
+			gm[b] = max(gm[b], math.Abs(t.gh[i].g))
+			hm[b] = max(hm[b], t.gh[i].h)
+		}
+	})
+	gmax, hmax := slices.Max(gm), slices.Max(hm)
+	t.gs, t.hs = max(gmax, 1e-300)/127, max(hmax, 1e-300)/255
+	seed := t.cfg.Seed ^ uint64(round)*0x9e3779b97f4a7c15
+	gbParallelFor(t.threads, nb, func(b int) {
+		for _, i := range train[b*block : min((b+1)*block, len(train))] {
+			r := splitmix64(seed ^ uint64(i)*0xbf58476d1ce4e5b9)
+			u1 := float64(r>>40) / (1 << 24)
+			u2 := float64(r&(1<<24-1)) / (1 << 24)
+			qg := math.Floor(t.gh[i].g/t.gs + u1)
+			qh := math.Floor(t.gh[i].h/t.hs + u2)
+			t.q[i] = int64(qg)<<32 + int64(qh)
+		}
+	})
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// unpack splits a sum of packed quantised pairs.
+func (t *gbTrainer) unpack(s int64) gradPair {
+	h := s & (1<<32 - 1)
+	return gradPair{float64((s-h)>>32) * t.gs, float64(h) * t.hs}
+}
+
+// accumulateQ is accumulate over packed quantised pairs: one integer
+// addition per update, exact whatever the order.
+func (t *gbTrainer) accumulateQ(rows []int32, hist []int64, feats []int32) {
+	F := t.F
+	q := t.q
+	codes := t.bm.Codes
+	if t.off[F] <= 1<<16 {
+		h := (*[1 << 16]int64)(hist[:1<<16])
+		fo := make([]uint16, len(feats))
+		for k, j := range feats {
+			fo[k] = uint16(t.off[j])
+		}
+		if feats[len(feats)-1]-feats[0] == int32(len(feats)-1) {
+			a, b := int(feats[0]), int(feats[len(feats)-1])+1
+			fo = fo[:b-a]
+			for _, r := range rows {
+				p := q[r]
+				row := codes[int(r)*F+a : int(r)*F+b]
+				row = row[:len(fo)]
+				for k, c := range row {
+					h[fo[k]+uint16(c)] += p
+				}
+			}
+			return
+		}
+		for _, r := range rows {
+			p := q[r]
+			row := codes[int(r)*F : int(r)*F+F]
+			for k, j := range feats {
+				h[fo[k]+uint16(row[j])] += p
+			}
+		}
+		return
+	}
+	for _, r := range rows {
+		p := q[r]
+		row := codes[int(r)*F : int(r)*F+F]
+		for _, j := range feats {
+			hist[t.off[j]+int(row[j])] += p
+		}
+	}
+}
+
+// buildHistSplitQ is buildHistSplit over quantised gradients.
+func (t *gbTrainer) buildHistSplitQ(rows []int32, hist []gradPair, feats []int32, G, H float64) splitCand {
+	chunks := t.featChunks(feats, len(rows))
+	res := make([]splitCand, len(chunks))
+	if len(rows) >= 2*histBlockRows {
+		nb := (len(rows) + histBlockRows - 1) / histBlockRows
+		for len(t.qblocks) < nb {
+			t.qblocks = append(t.qblocks, make([]int64, len(hist)))
+		}
+		gbParallelFor(t.threads, nb, func(b int) {
+			h := t.qblocks[b]
+			for _, j := range feats {
+				clear(h[t.off[j]:t.off[j+1]])
+			}
+			t.accumulateQ(rows[b*histBlockRows:min((b+1)*histBlockRows, len(rows))], h, feats)
+		})
+		blocks := t.qblocks[:nb]
+		gbParallelFor(t.threads, len(chunks), func(c int) {
+			for _, j := range chunks[c] {
+				for k := t.off[j]; k < t.off[j+1]; k++ {
+					var s int64
+					for _, bh := range blocks {
+						s += bh[k]
+					}
+					hist[k] = t.unpack(s)
+				}
+			}
+			res[c] = t.bestSplit(hist, chunks[c], G, H)
+		})
+	} else {
+		for len(t.qscr) < len(chunks) {
+			t.qscr = append(t.qscr, make([]int64, len(hist)))
+		}
+		gbParallelFor(t.threads, len(chunks), func(c int) {
+			cf := chunks[c]
+			h := t.qscr[c]
+			for _, j := range cf {
+				clear(h[t.off[j]:t.off[j+1]])
+			}
+			t.accumulateQ(rows, h, cf)
+			for _, j := range cf {
+				for k := t.off[j]; k < t.off[j+1]; k++ {
+					hist[k] = t.unpack(h[k])
+				}
+			}
+			res[c] = t.bestSplit(hist, cf, G, H)
+		})
+	}
+	var best splitCand
+	for i := range res {
+		if best.better(&res[i]) {
+			best = res[i]
+		}
+	}
+	return best
 }
 
 // histBlockRows is the row block of a big node whose histogram one task
@@ -106,6 +259,9 @@ func (t *gbTrainer) featChunks(feats []int32, rows int) [][]int32 {
 // buildHistSplit fills hist for the features of feats from rows and returns
 // the best split among them.
 func (t *gbTrainer) buildHistSplit(rows []int32, hist []gradPair, feats []int32, G, H float64) splitCand {
+	if t.quant {
+		return t.buildHistSplitQ(rows, hist, feats, G, H)
+	}
 	chunks := t.featChunks(feats, len(rows))
 	res := make([]splitCand, len(chunks))
 	if len(rows) >= 2*histBlockRows { // independent of threads: same sums whatever the schedule
@@ -346,9 +502,18 @@ func (t *gbTrainer) growTree(rows []int32, feats []int32) *builtTree {
 	root := &bt.nodes[0]
 	root.start, root.end = 0, len(rows)
 	var G, H float64
-	for _, r := range rows {
-		G += t.gh[r].g
-		H += t.gh[r].h
+	if t.quant {
+		var s int64
+		for _, r := range rows {
+			s += t.q[r]
+		}
+		p := t.unpack(s)
+		G, H = p.g, p.h
+	} else {
+		for _, r := range rows {
+			G += t.gh[r].g
+			H += t.gh[r].h
+		}
 	}
 	root.G, root.H = G, H
 	canSplit := func(n *bNode) bool {
@@ -435,12 +600,32 @@ func (t *gbTrainer) growTree(rows []int32, feats []int32) *builtTree {
 		t.putHist(p.hist)
 	}
 	for i := range bt.nodes {
-		nd := &bt.nodes[i]
-		if nd.l == 0 {
-			nd.leaf = true
-			nd.value = -nd.G / (nd.H + cfg.Lambda) * cfg.LearningRate
+		if bt.nodes[i].l == 0 {
+			bt.nodes[i].leaf = true
 			bt.leaves = append(bt.leaves, int32(i))
 		}
+	}
+	if t.quant {
+		// leaf values and covers from the exact gradients
+		gbParallelFor(t.threads, len(bt.leaves), func(k int) {
+			nd := &bt.nodes[bt.leaves[k]]
+			var g, h float64
+			for _, r := range rows[nd.start:nd.end] {
+				g += t.gh[r].g
+				h += t.gh[r].h
+			}
+			nd.G, nd.H = g, h
+		})
+		for i := len(bt.nodes) - 1; i >= 0; i-- {
+			if nd := &bt.nodes[i]; !nd.leaf {
+				nd.G = bt.nodes[nd.l].G + bt.nodes[nd.r].G
+				nd.H = bt.nodes[nd.l].H + bt.nodes[nd.r].H
+			}
+		}
+	}
+	for _, k := range bt.leaves {
+		nd := &bt.nodes[k]
+		nd.value = -nd.G / (nd.H + cfg.Lambda) * cfg.LearningRate
 	}
 	return bt
 }

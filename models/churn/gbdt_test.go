@@ -58,7 +58,7 @@ func TestGBDTLearnsSyntheticChurn(t *testing.T) {
 }
 
 func TestGBDTDeterministicWhateverTheThreads(t *testing.T) {
-	ds := SyntheticChurn(70000, 12, 2) // big enough for row-block histograms and parallel partitions
+	ds := SyntheticChurn(100000, 12, 2) // big enough for row-block histograms, parallel partitions and quantised gradients
 	var first []byte
 	for _, threads := range []int{1, 2, 5} {
 		m, err := FitGBDT(context.Background(), ds, GBDTConfig{Trees: 8, Threads: threads, Seed: 9, MaxDepth: 6, EarlyStoppingRounds: -1})
