@@ -201,8 +201,17 @@ func (n *node[TDriver, TTx]) Start(ctx context.Context) error {
 	return nil
 }
 
+// Stop waits for running jobs until ctx ends, then cancels them: a cancelled
+// job is retried (by this or another process) and resumes from its last
+// complete stage or shard.
 func (n *node[TDriver, TTx]) Stop(ctx context.Context) error {
-	if err := n.client.Stop(ctx); err != nil {
+	err := n.client.Stop(ctx)
+	if err != nil && ctx.Err() != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = n.client.StopAndCancel(cctx)
+	}
+	if err != nil {
 		return fmt.Errorf("jobs: stopping: %w", err)
 	}
 	return nil

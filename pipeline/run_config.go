@@ -26,6 +26,7 @@ import (
 //	  retry_backoff: 10s           # first retry delay, doubling each attempt (default 10s)
 //	  webhook: https://…           # optional: POSTed a JSON body when a run fails
 //	  artifacts: ""                # where runs/ live: default <data_dir> (a shared filesystem for many machines)
+//	  embedded: true               # `retain serve` schedules and works runs itself (default true)
 type ScheduleConfig struct {
 	Timezone     string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
 	Nightly      string `yaml:"nightly,omitempty" json:"nightly,omitempty"`
@@ -38,7 +39,12 @@ type ScheduleConfig struct {
 	RetryBackoff string `yaml:"retry_backoff,omitempty" json:"retry_backoff,omitempty"`
 	Webhook      string `yaml:"webhook,omitempty" json:"webhook,omitempty"`
 	Artifacts    string `yaml:"artifacts,omitempty" json:"artifacts,omitempty"`
+	// Embedded runs the scheduler and a worker inside `retain serve` (default true).
+	Embedded *bool `yaml:"embedded,omitempty" json:"embedded,omitempty"`
 }
+
+// EmbeddedOrDefault reports whether `retain serve` runs the scheduler (default true).
+func (s ScheduleConfig) EmbeddedOrDefault() bool { return s.Embedded == nil || *s.Embedded }
 
 // Schedule defaults.
 const (

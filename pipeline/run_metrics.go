@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -24,6 +25,29 @@ type Metrics struct {
 
 // NewMetrics makes the metrics in a fresh registry (with Go and process collectors).
 func NewMetrics() *Metrics {
+	m := newMetrics()
+	m.Registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// NewMetricsIn makes the metrics in an existing registry (e.g. the API
+// server's, so `retain serve` exposes them on its /metrics).
+func NewMetricsIn(reg *prometheus.Registry) (*Metrics, error) {
+	m := newMetrics()
+	m.Registry = reg
+	for _, c := range m.collectors() {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering run metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.runs, m.runSeconds, m.lastSuccess, m.stageSeconds, m.stageRows, m.stageTotal, m.stageRetries, m.shardSeconds}
+}
+
+func newMetrics() *Metrics {
 	buckets := prometheus.ExponentialBuckets(0.05, 2.5, 12)
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
@@ -44,8 +68,7 @@ func NewMetrics() *Metrics {
 		shardSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "retain_shard_duration_seconds",
 			Help: "Wall time of one shard of a per-shard stage.", Buckets: buckets}, []string{"stage"}),
 	}
-	m.Registry.MustRegister(m.runs, m.runSeconds, m.lastSuccess, m.stageSeconds, m.stageRows, m.stageTotal, m.stageRetries, m.shardSeconds,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.Registry.MustRegister(m.collectors()...)
 	return m
 }
 

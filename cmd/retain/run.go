@@ -399,3 +399,37 @@ func redactDSN(s string) string {
 	}
 	return s
 }
+
+// addScheduler starts the embedded scheduler and worker inside `retain
+// serve` (River on the ledger database: SQLite by default), unless
+// schedule.embedded is false. Run metrics join the API's /metrics.
+func addScheduler(ctx context.Context, env *serveEnv) error {
+	cfg := env.Config
+	if !cfg.Schedule.EmbeddedOrDefault() {
+		return nil
+	}
+	if err := cfg.Schedule.Validate(); err != nil {
+		return &pipeline.ConfigError{File: cfg.Path(), Msg: err.Error()}
+	}
+	m, err := pipeline.NewMetricsIn(env.API.Registry())
+	if err != nil {
+		return err
+	}
+	logf := func(format string, args ...any) { env.Logger.Info(fmt.Sprintf(format, args...)) }
+	svc, err := jobs.NewService(ctx, cfg, jobs.ServiceOptions{Scheduler: true, Workers: 1, Logf: logf, Metrics: m})
+	if err != nil {
+		return err
+	}
+	env.Background = append(env.Background, func(ctx context.Context) error {
+		if err := svc.Start(ctx); err != nil {
+			return err
+		}
+		env.Logger.Info("scheduler started", "nightly", cfg.Schedule.NightlyCron().String(), "timezone", cfg.Schedule.Location().String(),
+			"database", redactDSN(pipeline.LedgerDatabase(cfg)))
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return svc.Stop(sctx)
+	})
+	return nil
+}

@@ -123,6 +123,9 @@ from ` + "`retain tokens create`" + `.`,
 			if err != nil {
 				return err
 			}
+			if err := addScheduler(cmd.Context(), env); err != nil { // run.go (issue 7)
+				return err
+			}
 			return env.run(cmd.Context())
 		},
 	}
