@@ -1,8 +1,12 @@
 package churn
 
-// Note for the other churn-model files: the GBDT implements Model unchanged
-// (model.go is not modified). Entry points: FitGBDT, (*GBDT).PredictProba,
-// Explain, ExplainRows, Importance; *GBDT round-trips through encoding/json.
+// Note for the other churn-model files (C2): the GBDT implements Model
+// unchanged (model.go is not modified). Entry points: FitGBDT(ctx, ds, cfg)
+// with GBDTConfig (zero fields = defaults; Validate(key) names the YAML key),
+// (*GBDT).PredictProba / PredictMargin, Explain (exact TreeSHAP) and
+// ExplainRows (parallel batch), GainImportance, MeanAbsSHAP. *GBDT
+// round-trips through encoding/json (UnmarshalJSON checks the trees).
+// SyntheticChurn makes a seeded churn-like table for tests and benchmarks.
 
 import (
 	"context"
