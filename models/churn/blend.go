@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 )
 
 // Blend stacks several models fitted on the same features: its log-odds are
@@ -56,16 +57,44 @@ func (b *Blend) Explain(X [][]float64, row int, dst []float64) float64 {
 	return base
 }
 
-// blendKinds are the parts of the default blend.
-var blendKinds = [...]string{"gbdt", "logreg"}
+// blendPart is one member of the blend: a model family and a seed offset
+// (bagging several boosted ensembles that differ only in their row and
+// column samples steadies the trees' ranking).
+type blendPart struct {
+	kind string
+	seed uint64
+}
+
+// blendParts are the members of the default blend: three GBDTs with
+// different sampling seeds and the logistic regression. Above
+// blendBagRows rows a single GBDT is used (bagging costs a fit each).
+func blendParts(n int) []blendPart {
+	if n > blendBagRows {
+		return []blendPart{{"gbdt", 0}, {"logreg", 0}}
+	}
+	return []blendPart{{"gbdt", 0}, {"gbdt", 1}, {"gbdt", 2}, {"logreg", 0}}
+}
+
+const blendBagRows = 100_000
+
+func (p blendPart) config(cfg Config) Config {
+	c := cfg
+	c.Kind = p.kind
+	c.Seed = cfg.Seed + 7919*p.seed
+	if c.GBDT.Seed != 0 {
+		c.GBDT.Seed += 7919 * p.seed
+	}
+	return c
+}
 
 // fitBlend fits the parts on k inner folds, stacks their out-of-fold
 // log-odds, and refits the parts on every row. It also returns the stacked
 // out-of-fold probabilities, for an optional isotonic step on top.
 func fitBlend(ctx context.Context, ds *Dataset, cfg Config, k int, rng *rand.Rand) (*Blend, []float64, error) {
 	n := ds.Rows()
+	parts := blendParts(n)
 	folds := StratifiedFolds(ds.Y, max(k, 2), rng)
-	oof := make([][]float64, len(blendKinds))
+	oof := make([][]float64, len(parts))
 	for q := range oof {
 		oof[q] = make([]float64, n)
 	}
@@ -73,12 +102,10 @@ func fitBlend(ctx context.Context, ds *Dataset, cfg Config, k int, rng *rand.Ran
 		tr, te := splitFold(folds, f)
 		sub, td := ds.Subset(tr), ds.Subset(te)
 		p := make([]float64, len(te))
-		for q, kind := range blendKinds {
-			c := cfg
-			c.Kind = kind
-			m, err := fitBase(ctx, sub, c)
+		for q, part := range parts {
+			m, err := fitBase(ctx, sub, part.config(cfg))
 			if err != nil {
-				return nil, nil, fmt.Errorf("blend fold %d, %s: %w", f+1, kind, err)
+				return nil, nil, fmt.Errorf("blend fold %d, %s: %w", f+1, part.kind, err)
 			}
 			m.PredictProba(td.X, p)
 			for i, r := range te {
@@ -86,26 +113,58 @@ func fitBlend(ctx context.Context, ds *Dataset, cfg Config, k int, rng *rand.Ran
 			}
 		}
 	}
-	stack := &Dataset{X: oof, Names: blendKinds[:], Categorical: make([]bool, len(oof)), Y: ds.Y, W: ds.W}
+	// The stack sees one input per family (members of a family averaged),
+	// so bagged GBDTs share one weight and the stack stays a 3-parameter fit.
+	var kinds []string
+	group := make([]int, len(parts))
+	for q, part := range parts {
+		g := slices.Index(kinds, part.kind)
+		if g < 0 {
+			g = len(kinds)
+			kinds = append(kinds, part.kind)
+		}
+		group[q] = g
+	}
+	size := make([]float64, len(kinds))
+	in := make([][]float64, len(kinds))
+	for g := range in {
+		in[g] = make([]float64, n)
+	}
+	for q := range parts {
+		size[group[q]]++
+		for i, v := range oof[q] {
+			in[group[q]][i] += v
+		}
+	}
+	for g := range in {
+		for i := range in[g] {
+			in[g][i] /= size[g]
+		}
+	}
+	stack := &Dataset{X: in, Names: kinds, Categorical: make([]bool, len(in)), Y: ds.Y, W: ds.W}
 	lr, err := FitLogReg(ctx, stack, LogRegConfig{C: 1e4, Knots: -1, NoLogSkewed: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("blend stacking: %w", err)
 	}
-	b := &Blend{Weights: make([]float64, len(oof)), Bias: lr.Intercept}
+	b := &Blend{Weights: make([]float64, len(parts)), Bias: lr.Intercept}
 	for _, c := range lr.Cols {
-		if c.Kind == colNumeric {
-			b.Weights[c.Feature] = c.Coef / c.Scale
-			b.Bias -= c.Coef * c.Mean / c.Scale
+		if c.Kind != colNumeric {
+			continue
+		}
+		w := c.Coef / c.Scale
+		b.Bias -= c.Coef * c.Mean / c.Scale
+		for q := range parts {
+			if group[q] == c.Feature {
+				b.Weights[q] = w / size[c.Feature]
+			}
 		}
 	}
 	stacked := make([]float64, n)
-	lr.PredictProba(oof, stacked)
-	for _, kind := range blendKinds {
-		c := cfg
-		c.Kind = kind
-		m, err := fitBase(ctx, ds, c)
+	lr.PredictProba(in, stacked)
+	for _, part := range parts {
+		m, err := fitBase(ctx, ds, part.config(cfg))
 		if err != nil {
-			return nil, nil, fmt.Errorf("blend, %s: %w", kind, err)
+			return nil, nil, fmt.Errorf("blend, %s: %w", part.kind, err)
 		}
 		b.Parts = append(b.Parts, m)
 	}
