@@ -42,6 +42,7 @@ type listMeta struct {
 	runID, modelVersion string
 	asOf, scoredAt      time.Time
 	hash                string
+	rowHash, reasons    []string // per row, computed once
 }
 
 func checkList(rows []RiskRow) (listMeta, error) {
@@ -51,6 +52,7 @@ func checkList(rows []RiskRow) (listMeta, error) {
 	m := listMeta{runID: rows[0].RunID, modelVersion: rows[0].ModelVersion, asOf: rows[0].AsOf.UTC().Truncate(24 * time.Hour), scoredAt: rows[0].ScoredAt}
 	h := fnv.New128a()
 	fmt.Fprintf(h, "%s|%s|", dateString(m.asOf), m.modelVersion)
+	m.rowHash, m.reasons = make([]string, len(rows)), make([]string, len(rows))
 	for i := range rows {
 		r := &rows[i]
 		if r.CustomerID == "" {
@@ -59,7 +61,9 @@ func checkList(rows []RiskRow) (listMeta, error) {
 		if r.RunID != m.runID || r.ModelVersion != m.modelVersion || !r.AsOf.Equal(rows[0].AsOf) || !r.ScoredAt.Equal(m.scoredAt) {
 			return m, badInput("publish: risk row %d (customer %s) belongs to another run, as-of date or model than row 0", i, r.CustomerID)
 		}
-		h.Write([]byte(r.Hash()))
+		m.reasons[i] = r.ReasonsJSON()
+		m.rowHash[i] = r.hashWith(m.reasons[i])
+		h.Write([]byte(m.rowHash[i]))
 	}
 	m.hash = hex.EncodeToString(h.Sum(nil))
 	return m, nil
@@ -160,11 +164,11 @@ func (db *DB) optedOut(ctx context.Context, table string, base map[string]bool) 
 	return out, rows.Err()
 }
 
-func (db *DB) riskArgs(r *RiskRow, now time.Time, dst []any) []any {
+func (db *DB) riskArgs(r *RiskRow, reasons, hash string, now time.Time, dst []any) []any {
 	return append(dst, r.CustomerID, db.date(r.AsOf), db.ts(r.ScoredAt), r.RunID, r.ModelVersion,
 		r.ChurnProbability, r.RiskTier, r.ChurnPercentile, nullFloat(r.PAlive), nullFloat(r.ExpectedPurchases),
 		nullFloat(r.PredictedCLV), nullFloat(r.HistoricCLV), nullFloat(r.ValueAtRisk), db.date(r.ExpectedNextOrder),
-		r.ReasonsJSON(), r.Segment, r.ValueRiskCell, db.boolean(r.ControlGroup), r.Hash(), db.ts(now))
+		reasons, r.Segment, r.ValueRiskCell, db.boolean(r.ControlGroup), hash, db.ts(now))
 }
 
 func nullString(s string) any {
@@ -213,7 +217,7 @@ func (db *DB) publishSQLite(ctx context.Context, risk []RiskRow, queue []QueueRo
 	}
 	curCols := append(append([]string{}, riskCols...), "updated_at")
 	if err := batchInsert(ctx, tx, "risk_current", curCols, fmt.Sprintf(riskUpsertTail, excludedSet(riskCols[1:], "")), len(risk), func(i int, dst []any) []any {
-		return db.riskArgs(&risk[i], now, dst)
+		return db.riskArgs(&risk[i], m.reasons[i], m.rowHash[i], now, dst)
 	}); err != nil {
 		return 0, false, fmt.Errorf("risk_current: %w", err)
 	}
@@ -386,7 +390,7 @@ func (db *DB) publishPostgres(ctx context.Context, risk []RiskRow, queue []Queue
 			if i == len(risk) {
 				return nil, nil
 			}
-			buf = db.riskArgs(&risk[i], now, buf[:0])
+			buf = db.riskArgs(&risk[i], m.reasons[i], m.rowHash[i], now, buf[:0])
 			i++
 			return buf, nil
 		})); err != nil {

@@ -60,7 +60,10 @@ func (r *RiskRow) ReasonsJSON() string {
 // acts on changes (scores, tier, CLV, reasons, segment, control flag, model),
 // not when only the as-of date, run or scoring time move on. Reverse-ETL
 // tools sync rows whose updated_at moved, and updated_at only moves with it.
-func (r *RiskRow) Hash() string {
+func (r *RiskRow) Hash() string { return r.hashWith(r.ReasonsJSON()) }
+
+// hashWith is Hash given the row's ReasonsJSON.
+func (r *RiskRow) hashWith(reasons string) string {
 	h := fnv.New128a()
 	var b [8]byte
 	f := func(v float64) {
@@ -80,7 +83,7 @@ func (r *RiskRow) Hash() string {
 	f(r.HistoricCLV)
 	f(r.ValueAtRisk)
 	s(dateString(r.ExpectedNextOrder))
-	s(r.ReasonsJSON())
+	s(reasons)
 	s(r.Segment)
 	s(r.ValueRiskCell)
 	if r.ControlGroup {
