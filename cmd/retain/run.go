@@ -256,7 +256,7 @@ func newRunsCmd() *cobra.Command {
 
 func newBackfillCmd() *cobra.Command {
 	var cfgPath, fromS, toS string
-	var asJSON bool
+	var asJSON, toQueue bool
 	cmd := &cobra.Command{
 		Use:   "backfill --config FILE --from YYYY-MM-DD --to YYYY-MM-DD",
 		Short: "Run every date in a range that has no successful run yet, oldest first",
@@ -285,11 +285,20 @@ func newBackfillCmd() *cobra.Command {
 			type item struct {
 				AsOf   string `json:"as_of"`
 				RunID  string `json:"run_id"`
-				Status string `json:"status"` // succeeded, failed, already (succeeded before)
+				Status string `json:"status"` // succeeded, failed, already (succeeded before), queued, already queued
 				Error  string `json:"error,omitempty"`
 			}
 			var items []item
 			var runErr error
+			var queue jobs.Node
+			if toQueue {
+				if queue, err = jobs.Open(ctx, jobs.Options{Executor: env.ex, InsertOnly: true, Schedule: env.cfg.Schedule,
+					Plans: func(asOf time.Time, kind string) (*pipeline.Plan, error) {
+						return pipeline.NewPlan(env.cfg, asOf, kind)
+					}}); err != nil {
+					return err
+				}
+			}
 			for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
 				plan, err := pipeline.NewPlan(env.cfg, d, pipeline.KindBackfill)
 				if err != nil {
@@ -302,6 +311,19 @@ func newBackfillCmd() *cobra.Command {
 				if st == pipeline.StatusSucceeded {
 					pr.Printf("%s: already done (%s)", d.Format("2006-01-02"), plan.RunID)
 					items = append(items, item{AsOf: d.Format("2006-01-02"), RunID: plan.RunID, Status: "already"})
+					continue
+				}
+				if queue != nil {
+					queued, err := queue.EnqueueRun(ctx, d, pipeline.KindBackfill)
+					if err != nil {
+						return err
+					}
+					st := "queued"
+					if !queued {
+						st = "already queued"
+					}
+					pr.Printf("%s: %s (%s)", d.Format("2006-01-02"), st, plan.RunID)
+					items = append(items, item{AsOf: d.Format("2006-01-02"), RunID: plan.RunID, Status: st})
 					continue
 				}
 				if _, err := env.ex.Run(ctx, plan); err != nil {
@@ -322,6 +344,7 @@ func newBackfillCmd() *cobra.Command {
 	cmd.Flags().StringVar(&cfgPath, "config", "", "config file (YAML)")
 	cmd.Flags().StringVar(&fromS, "from", "", "first as-of date")
 	cmd.Flags().StringVar(&toS, "to", "", "last as-of date (inclusive)")
+	cmd.Flags().BoolVar(&toQueue, "queue", false, "queue the dates for `retain worker` processes instead of running them here")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON summary object on stdout")
 	return cmd
 }
