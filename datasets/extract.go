@@ -331,8 +331,12 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 		filtered = append(filtered, fmt.Sprintf("%s %d", k, v))
 	}
 	sort.Strings(filtered)
-	cfg.progress("extract %s: read %d, filtered %d (%s), quarantined %d, kept %d → %d rows in %.1fs",
-		t, ts.Read, sumMap(ts.Filtered), strings.Join(filtered, ", "), ts.Quarantined, ts.Kept, ts.Rows, ts.Seconds)
+	rules := ""
+	if len(filtered) > 0 {
+		rules = " (" + strings.Join(filtered, ", ") + ")"
+	}
+	cfg.progress("extract %s: read %d, filtered %d%s, quarantined %d, kept %d → %d rows in %.1fs",
+		t, ts.Read, sumMap(ts.Filtered), rules, ts.Quarantined, ts.Kept, ts.Rows, ts.Seconds)
 	return ts, nil
 }
 

@@ -287,10 +287,12 @@ func GuessConfig(ctx context.Context, csvPath, outPath string, table Table) (*Gu
 	}
 	// YAML
 	rel := csvPath
-	if a, err := filepath.Abs(csvPath); err == nil {
-		if o, err := filepath.Abs(outPath); err == nil {
-			if r, err := filepath.Rel(filepath.Dir(o), a); err == nil {
-				rel = r
+	if !filepath.IsAbs(csvPath) {
+		if a, err := filepath.Abs(csvPath); err == nil {
+			if o, err := filepath.Abs(outPath); err == nil {
+				if r, err := filepath.Rel(filepath.Dir(o), a); err == nil {
+					rel = r
+				}
 			}
 		}
 	}
