@@ -38,7 +38,8 @@ type Store interface {
 	RecordOutcomes(ctx context.Context, outs []stores.Outcome) (int, error)
 }
 
-// Runs lists pipeline runs for GET /v1/runs; nil serves the publish history.
+// Runs lists pipeline runs (the run ledger) for GET /v1/runs; without it
+// "runs" repeats the publish history ("publishes", always present).
 type Runs func(ctx context.Context, limit int) (any, error)
 
 // Options configure a Server.
@@ -288,13 +289,6 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request, _ *stores.Token) e
 		}
 		limit = n
 	}
-	if s.opts.Runs != nil {
-		runs, err := s.opts.Runs(r.Context(), limit)
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
-	}
 	p, err := s.store.Publishes(r.Context(), limit)
 	if err != nil {
 		return err
@@ -302,7 +296,15 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request, _ *stores.Token) e
 	if p == nil {
 		p = []stores.PublishInfo{}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"runs": p})
+	out := map[string]any{"publishes": p, "runs": p}
+	if s.opts.Runs != nil {
+		runs, err := s.opts.Runs(r.Context(), limit)
+		if err != nil {
+			return err
+		}
+		out["runs"] = runs
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // ClaimBody is the body of POST /v1/queue/claim.

@@ -41,10 +41,25 @@ func setupServe(ctx context.Context, cfg *pipeline.Config, addr string, reapEver
 	if err != nil {
 		return nil, err
 	}
-	srv := api.New(db, api.Options{Logger: logger})
+	opts := api.Options{Logger: logger}
+	closers := []func() error{db.Close}
+	// GET /v1/runs lists the run ledger when there is one (publishes always)
+	if led, err := pipeline.OpenLedger(ctx, pipeline.LedgerDatabase(cfg), cfg.Schedule.Schema); err == nil {
+		opts.Runs = func(ctx context.Context, limit int) (any, error) {
+			runs, err := led.Runs(ctx, pipeline.RunsFilter{Limit: limit})
+			if runs == nil {
+				runs = []pipeline.RunRecord{}
+			}
+			return runs, err
+		}
+		closers = append(closers, func() error { led.Close(); return nil })
+	} else {
+		logger.Warn("no run ledger; /v1/runs lists publishes only", "err", err)
+	}
+	srv := api.New(db, opts)
 	env := &serveEnv{Config: cfg, Store: db, API: srv, Logger: logger,
 		Server: &http.Server{Addr: addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second},
-		Close:  []func() error{db.Close}}
+		Close:  closers}
 	env.Background = append(env.Background, func(ctx context.Context) error {
 		t := time.NewTicker(reapEvery)
 		defer t.Stop()
