@@ -167,16 +167,16 @@ func modelConfig(cfg *Config, kind string) churn.Config {
 func loadFrame(ctx context.Context, cfg *Config, cutoffs []time.Time, o *TrainOptions) (*features.Frame, error) {
 	path := filepath.Join(cfg.DataDir, "features", features.FileName(cutoffs))
 	if _, err := os.Stat(path); err == nil {
-		o.logf("train: reading features %s", path)
+		o.logf("reading features %s", path)
 		f, err := features.ReadFile(path)
 		if err == nil && f.Horizon == cfg.Churn.HorizonDuration() {
 			return f, nil
 		}
-		o.logf("train: %s does not match the config; rebuilding", path)
+		o.logf("%s does not match the config; rebuilding", path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	o.logf("train: building features at %d cutoff(s) from the snapshot", len(cutoffs))
+	o.logf("building features at %d cutoff(s) from the snapshot", len(cutoffs))
 	return features.Build(ctx, datasets.SnapshotDir(cfg.DataDir), features.Options{Cutoffs: cutoffs, Churn: cfg.Churn})
 }
 
@@ -235,7 +235,7 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 		rows := labelledRows(f, D)
 		if len(rows) == 0 {
 			return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("train --cv: no customer at %s has a known label (the %s horizon after it ends after the data, %s)",
-				s.AsOf, cfg.Churn.Horizon, f.ObservedUntil.Format(time.DateOnly))}
+				s.AsOf, horizonText(cfg), f.ObservedUntil.Format(time.DateOnly))}
 		}
 		ds := FrameDataset(f, rows)
 		cvo := churn.CVOptions{Folds: k, Progress: func(fold int, r eval.Report) {
@@ -364,6 +364,10 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 	return s, nil
 }
 
+func horizonText(cfg *Config) string {
+	return fmt.Sprintf("%dd", int(cfg.Churn.HorizonDuration()/features.Day))
+}
+
 func sameParams(a, b churn.Config) bool {
 	ja, err1 := json.Marshal(a.WithDefaults())
 	jb, err2 := json.Marshal(b.WithDefaults())
@@ -395,7 +399,7 @@ func backtest(ctx context.Context, cfg *Config, mc churn.Config, evalAt time.Tim
 	teRows := labelledRows(f, evalAt)
 	if len(teRows) == 0 {
 		return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("backtest: no customer at %s has a known label (its %s horizon ends after the data, %s)",
-			evalAt.Format(time.DateOnly), cfg.Churn.Horizon, f.ObservedUntil.Format(time.DateOnly))}
+			evalAt.Format(time.DateOnly), horizonText(cfg), f.ObservedUntil.Format(time.DateOnly))}
 	}
 	if len(trRows) == 0 {
 		return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("backtest: no labelled customers at the training cutoffs %v (data too short before %s)", dates(cuts), evalAt.Format(time.DateOnly))}
