@@ -42,6 +42,7 @@ type shapLeaf struct {
 	cleft []uint8   // … must go left (1) or right (0) …
 	cslot []uint8   // … for the distinct feature in this slot
 	table []float64 // 2^d × d contributions, nil when computed per row
+	node  int32     // local index of the leaf node
 }
 
 type shapTree struct {
@@ -154,6 +155,7 @@ func buildShap(m *GBDT) *shapForest {
 				st.slot[nd] = leaf.cslot[c]
 			}
 			st.leafAt[f.node] = int32(len(st.leaves))
+			leaf.node = f.node
 			st.leaves = append(st.leaves, leaf)
 		}
 		sf.base += st.expect
@@ -251,16 +253,13 @@ func (m *GBDT) explainRows(sf *shapForest, X [][]float64, rows []int, dst []floa
 				}
 			}
 			phi := dst[k*F : (k+1)*F]
-			for c, li := range st.leafAt {
-				if li < 0 {
-					continue
-				}
+			for li := range st.leaves {
 				l := &st.leaves[li]
 				d := len(l.feats)
 				if d == 0 {
 					continue
 				}
-				pt := int(pat[c] & (1<<d - 1))
+				pt := int(pat[l.node] & (1<<d - 1))
 				var contrib []float64
 				if l.table != nil {
 					contrib = l.table[pt*d : (pt+1)*d]
