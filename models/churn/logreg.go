@@ -27,7 +27,7 @@ type LogRegConfig struct {
 	// feature with more than 10 distinct values, at evenly spaced quantiles
 	// q, so the fit can bend (a piecewise-linear spline; default 8, −1 for
 	// none; fewer when rows × features would make the design matrix exceed
-	// about 1.2 GB). Numeric features with 3 to 10 distinct values also get one
+	// about 500 MB). Numeric features with 3 to 10 distinct values also get one
 	// indicator column per value.
 	Knots int `yaml:"knots,omitempty" json:"knots,omitempty"`
 }
@@ -220,7 +220,7 @@ func FitLogReg(ctx context.Context, ds *Dataset, cfg LogRegConfig) (*LogReg, err
 	}
 	m := &LogReg{Names: append([]string(nil), ds.Names...), Params: cfg}
 	knots := cfg.Knots
-	if budget := 150_000_000 / max(1, n*len(ds.X)); knots > budget-2 {
+	if budget := 60_000_000 / max(1, n*len(ds.X)); knots > budget-2 {
 		knots = max(-1, budget-2)
 	}
 	for j, col := range ds.X {
