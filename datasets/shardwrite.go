@@ -361,116 +361,33 @@ func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, 
 	if err != nil {
 		return res, fmt.Errorf("shard file %s: %w", path, err)
 	}
-	mem := memory.DefaultAllocator
 	arrs := make([]arrow.Array, len(p.cols))
+	var g gatherBufs
+	posIdx := make([]int32, 0, writeChunk)
 	for lo := 0; lo < len(perm) || lo == 0; lo += writeChunk {
 		hi := min(lo+writeChunk, len(perm))
 		rows := perm[lo:hi]
+		posIdx = posIdx[:0]
+		for j := lo; j < hi; j++ {
+			posIdx = append(posIdx, int32(j))
+		}
 		for k, c := range p.spec.Columns {
 			var src *colBuf
-			pos := false // index src by output position instead of row
+			idx := rows
 			if ob := over[k]; ob != nil {
-				src, pos = ob, true
+				src, idx = ob, posIdx
 			} else if p.present[k] {
 				src = &b.cols[k]
 			}
-			at := func(j int) int {
-				if pos {
-					return lo + j
-				}
-				return int(rows[j])
-			}
-			switch c.Kind {
-			case String:
-				bld := array.NewStringBuilder(mem)
-				bld.Reserve(len(rows))
-				if src == nil {
-					bld.AppendNulls(len(rows))
-				} else {
-					for j := range rows {
-						r := at(j)
-						if src.null[r] {
-							bld.AppendNull()
-						} else {
-							bld.BinaryBuilder.Append(src.str(r))
-						}
+			arrs[k] = g.gather(k, c, src, idx)
+			if k == p.timeIdx && src != nil {
+				for _, r := range idx {
+					if !src.null[r] {
+						v := src.i[r]
+						res.minT = min(res.minT, v)
+						res.maxT = max(res.maxT, v)
 					}
 				}
-				arrs[k] = bld.NewArray()
-				bld.Release()
-			case Float:
-				bld := array.NewFloat64Builder(mem)
-				bld.Reserve(len(rows))
-				if src == nil {
-					bld.AppendNulls(len(rows))
-				} else {
-					for j := range rows {
-						r := at(j)
-						if src.null[r] {
-							bld.AppendNull()
-						} else {
-							bld.UnsafeAppend(src.f[r])
-						}
-					}
-				}
-				arrs[k] = bld.NewArray()
-				bld.Release()
-			case Int:
-				bld := array.NewInt64Builder(mem)
-				bld.Reserve(len(rows))
-				if src == nil {
-					bld.AppendNulls(len(rows))
-				} else {
-					for j := range rows {
-						r := at(j)
-						if src.null[r] {
-							bld.AppendNull()
-						} else {
-							bld.UnsafeAppend(src.i[r])
-						}
-					}
-				}
-				arrs[k] = bld.NewArray()
-				bld.Release()
-			case Bool:
-				bld := array.NewBooleanBuilder(mem)
-				bld.Reserve(len(rows))
-				if src == nil {
-					bld.AppendNulls(len(rows))
-				} else {
-					for j := range rows {
-						r := at(j)
-						if src.null[r] {
-							bld.AppendNull()
-						} else {
-							bld.UnsafeAppend(src.i[r] != 0)
-						}
-					}
-				}
-				arrs[k] = bld.NewArray()
-				bld.Release()
-			case Time:
-				bld := array.NewTimestampBuilder(mem, c.Kind.ArrowType().(*arrow.TimestampType))
-				bld.Reserve(len(rows))
-				if src == nil {
-					bld.AppendNulls(len(rows))
-				} else {
-					for j := range rows {
-						r := at(j)
-						if src.null[r] {
-							bld.AppendNull()
-						} else {
-							v := src.i[r]
-							if k == p.timeIdx {
-								res.minT = min(res.minT, v)
-								res.maxT = max(res.maxT, v)
-							}
-							bld.UnsafeAppend(arrow.Timestamp(v))
-						}
-					}
-				}
-				arrs[k] = bld.NewArray()
-				bld.Release()
 			}
 		}
 		rec := array.NewRecordBatch(schema, arrs, int64(len(rows)))
@@ -504,6 +421,111 @@ func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, 
 		return res, fmt.Errorf("shard file %s: %w", path, err)
 	}
 	return res, nil
+}
+
+// gatherBufs builds Arrow arrays over reusable Go slices (no builders): the
+// arrays alias the buffers, so they are valid until the next gather of the
+// same column.
+type gatherBufs struct {
+	f    map[int][]float64
+	i    map[int][]int64
+	off  map[int][]int32
+	dat  map[int][]byte
+	bits map[int][]byte
+}
+
+func (g *gatherBufs) gather(k int, c Column, src *colBuf, idx []int32) arrow.Array {
+	if g.f == nil {
+		g.f, g.i, g.off, g.dat, g.bits = map[int][]float64{}, map[int][]int64{}, map[int][]int32{}, map[int][]byte{}, map[int][]byte{}
+	}
+	n := len(idx)
+	typ := c.Kind.ArrowType()
+	if c.Kind == Bool {
+		typ = arrow.FixedWidthTypes.Boolean
+	}
+	// validity bitmap
+	nbytes := (n + 7) / 8
+	bits := g.bits[k]
+	if cap(bits) < nbytes {
+		bits = make([]byte, nbytes)
+	}
+	bits = bits[:nbytes]
+	clear(bits)
+	nulls := 0
+	if src == nil {
+		nulls = n
+	} else {
+		for j, r := range idx {
+			if src.null[r] {
+				nulls++
+			} else {
+				bits[j>>3] |= 1 << (j & 7)
+			}
+		}
+	}
+	g.bits[k] = bits
+	var validity *memory.Buffer
+	if nulls > 0 {
+		validity = memory.NewBufferBytes(bits)
+	}
+	var data *array.Data
+	switch c.Kind {
+	case Float:
+		v := resize(g.f[k], n)
+		if src != nil {
+			for j, r := range idx {
+				v[j] = src.f[r]
+			}
+		} else {
+			clear(v)
+		}
+		g.f[k] = v
+		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(v))}, nil, nulls, 0)
+	case Int, Time:
+		v := resize(g.i[k], n)
+		if src != nil {
+			for j, r := range idx {
+				v[j] = src.i[r]
+			}
+		} else {
+			clear(v)
+		}
+		g.i[k] = v
+		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(v))}, nil, nulls, 0)
+	case Bool:
+		vb := resize(g.dat[k], nbytes)
+		clear(vb)
+		if src != nil {
+			for j, r := range idx {
+				if src.i[r] != 0 {
+					vb[j>>3] |= 1 << (j & 7)
+				}
+			}
+		}
+		g.dat[k] = vb
+		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(vb)}, nil, nulls, 0)
+	case String:
+		off := resize(g.off[k], n+1)
+		d := g.dat[k][:0]
+		off[0] = 0
+		for j, r := range idx {
+			if src != nil {
+				d = append(d, src.str(int(r))...)
+			}
+			off[j+1] = int32(len(d))
+		}
+		g.off[k], g.dat[k] = off, d
+		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(off)), memory.NewBufferBytes(d)}, nil, nulls, 0)
+	}
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
 }
 
 // dictionaryProps turns Parquet dictionary encoding on only for string
