@@ -68,10 +68,7 @@ per customer (the 20M-order / 1M-customer benchmark set).`,
 			}
 			pr := newProgress()
 			pr.Printf("generate: %d customers (seed %d, %s) into %s", cfg.Customers, cfg.Seed, orDefault(cfg.Format, "csv"), out)
-			began := time.Now()
-			sum, err := synth.Generate(cmd.Context(), cfg, out, func(done int) {
-				pr.Update("generate: %d / %d customers (%.0fs)", done, cfg.Customers, time.Since(began).Seconds())
-			})
+			sum, err := synth.Generate(cmd.Context(), cfg, out, generateProgress(pr, "generate", cfg.Customers))
 			pr.Done()
 			if err != nil {
 				return err
@@ -106,6 +103,20 @@ per customer (the 20M-order / 1M-customer benchmark set).`,
 	f.Float64Var(&cfg.ReturnRate, "return-rate", 0.02, "share of orders marked returned")
 	f.BoolVar(&asJSON, "json", false, "print one JSON summary object on stdout")
 	return cmd
+}
+
+// generateProgress reports generation progress: an updating line on a
+// terminal, a plain line every 10% otherwise.
+func generateProgress(pr *progress, what string, total int) func(done int) {
+	began := time.Now()
+	next := total / 10
+	return func(done int) {
+		pr.Update("%s: %d / %d customers (%.0fs)", what, done, total, time.Since(began).Seconds())
+		if !pr.tty && total >= 100000 && done >= next && done < total {
+			pr.Printf("%s: %d / %d customers (%.0fs)", what, done, total, time.Since(began).Seconds())
+			next += total / 10
+		}
+	}
 }
 
 func printGenerateSummary(pr *progress, sum *synth.Summary) {
@@ -202,10 +213,7 @@ func demoData(ctx context.Context, st *demoState) (string, error) {
 		st.facts["customers"] = st.customers
 		return fmt.Sprintf("reusing %d synthetic customers (seed %d) already in %s (--fresh regenerates)", st.customers, st.seed, st.dir), nil
 	}
-	began := time.Now()
-	sum, err := synth.Generate(ctx, synth.Config{Customers: st.customers, Seed: st.seed, Format: st.format}, st.dir, func(done int) {
-		st.pr.Update("demo: generating %d / %d customers (%.0fs)", done, st.customers, time.Since(began).Seconds())
-	})
+	sum, err := synth.Generate(ctx, synth.Config{Customers: st.customers, Seed: st.seed, Format: st.format}, st.dir, generateProgress(st.pr, "demo: generating", st.customers))
 	st.pr.Done()
 	if err != nil {
 		return "", err
