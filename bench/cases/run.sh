@@ -29,7 +29,7 @@ dataset() {
   if [ ! -f "$dir/.done" ] || [ "$(cat "$dir/.done")" != "$n" ]; then
     rm -rf "$dir"
     echo "retain generate: $n customers (about 20 orders each) …"
-    "$R" generate --customers "$n" --orders-per-customer 20 --format parquet --tables customers,orders --seed 1 --out "$dir" >/dev/null
+    "$R" generate --customers "$n" --orders-per-customer 20 --format parquet --tables customers,orders --seed 1 --out "$dir" >/dev/null 2>&1
     echo "$n" > "$dir/.done"
   fi
 }
@@ -41,6 +41,7 @@ champion() {
   local dir=$1
   if [ ! -f "$OUT/model/data/models/champion.json" ]; then
     dataset 20000 "$OUT/model"
+    "$R" extract --config "$OUT/model/retain.yaml" >/dev/null 2>&1
     "$R" train --config "$OUT/model/retain.yaml" --as-of "$AS_OF" --model logreg >/dev/null 2>"$OUT/model/train.log"
   fi
   mkdir -p "$dir/data/models"
