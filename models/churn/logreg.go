@@ -159,8 +159,48 @@ func (m *LogReg) logits(X [][]float64, dst []float64) {
 	for k := range m.Cols {
 		c := &m.Cols[k]
 		col := X[c.Feature]
-		for i := range dst {
-			dst[i] += c.Coef * c.value(col[i])
+		w := c.Coef / c.Scale
+		off := c.Coef * c.Mean / c.Scale
+		switch c.Kind {
+		case colOneHot, colLevel:
+			on, off0 := w-off, -off
+			for i, x := range col {
+				if x == c.Cat {
+					dst[i] += on
+				} else {
+					dst[i] += off0
+				}
+			}
+		case colMissing:
+			for i, x := range col {
+				if x != x {
+					dst[i] += w - off
+				} else {
+					dst[i] -= off
+				}
+			}
+		case colNumeric:
+			if c.Log {
+				for i := range col {
+					dst[i] += c.Coef * c.value(col[i])
+				}
+				continue
+			}
+			fill := c.clamp(c.Fill)
+			lo, hi := c.Lo, c.Hi
+			clampOn := lo < hi
+			for i, x := range col {
+				if x != x {
+					x = fill
+				} else if clampOn {
+					x = math.Min(math.Max(x, lo), hi)
+				}
+				dst[i] += w*x - off
+			}
+		default:
+			for i := range col {
+				dst[i] += c.Coef * c.value(col[i])
+			}
 		}
 	}
 }
