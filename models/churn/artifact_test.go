@@ -61,6 +61,26 @@ func TestArtifactRoundTrip(t *testing.T) {
 			if err := b.CheckSchema(schemaOf(ds)); err != nil {
 				t.Errorf("same schema refused: %v", err)
 			}
+			// Explanations add up to the uncalibrated log-odds.
+			base := m2
+			if c, ok := m2.(*Calibrated); ok {
+				base = c.Base
+			}
+			raw := make([]float64, ds.Rows())
+			base.PredictProba(ds.X, raw)
+			dst := make([]float64, len(ds.Names))
+			for _, i := range []int{0, 7, 99} {
+				z := base.Explain(ds.X, i, dst)
+				for _, v := range dst {
+					z += v
+				}
+				if math.Abs(sigmoid(z)-raw[i]) > 1e-9 {
+					t.Errorf("row %d: explained %v, predicted %v", i, sigmoid(z), raw[i])
+				}
+			}
+			if rs := NewExplainer(m2, schemaOf(ds)).Reasons(ds.X, 0, 3); len(rs) == 0 || rs[0].Text == "" {
+				t.Errorf("reasons %+v", rs)
+			}
 		})
 	}
 }
