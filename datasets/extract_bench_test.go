@@ -1,0 +1,58 @@
+package datasets
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// writeBenchCSV writes n order lines of n/20 customers (deterministic).
+func writeBenchCSV(tb testing.TB, path string, n int) {
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.WriteString("order_id,customer_id,ordered_at,quantity,unit_price,product\n")
+	t0 := time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
+	x := uint64(88172645463325252)
+	for i := 0; i < n; i++ {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		c := x % uint64(max(n/20, 1))
+		at := t0.Add(time.Duration(x%(3*365*86400)) * time.Second)
+		fmt.Fprintf(w, "o%d,c%d,%s,%d,%d.%02d,p%d\n", i, c, at.Format("2006-01-02 15:04:05"), 1+x%5, x%50, x%100, x%4000)
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	f.Close()
+}
+
+// BenchmarkExtractCSV extracts order lines from CSV into an 8-shard snapshot
+// (read, parse, partition, sort, roll up, write zstd Parquet). The 20M-row
+// figures come from bench/cases/extract.sh.
+func BenchmarkExtractCSV(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			path := filepath.Join(dir, "orders.csv")
+			writeBenchCSV(b, path, n)
+			src := Source{Format: "csv", Path: path, TimeFormat: "2006-01-02 15:04:05",
+				Columns: map[string]string{"customer_id": "customer_id", "order_id": "order_id", "ordered_at": "ordered_at", "amount": "quantity * unit_price", "quantity": "quantity", "product": "product"}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "data"), Force: true, Sources: map[Table]Source{Orders: src}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
