@@ -298,11 +298,14 @@ func (m *GBDT) ExplainRows(X [][]float64, rows []int, dst []float64) float64 {
 	}
 	maxNodes := m.maxNodes()
 	clear(dst[:n*F])
-	const chunk = 32
-	gbParallelFor(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk, func(c int) {
+	// rows per task: each tree's tables are reused by every row of the
+	// group while the group's output (chunk × F values) stays in cache
+	threads := runtime.GOMAXPROCS(0)
+	chunk := min(max(32768/max(F, 1), 32), 512, max((n+threads-1)/threads, 32))
+	gbParallelFor(threads, (n+chunk-1)/chunk, func(c int) {
 		pats := make([]uint32, maxNodes)
 		scratch := make([]float64, max(sf.maxD, 1))
-		var idx [chunk]int
+		idx := make([]int, chunk)
 		lo, hi := c*chunk, min((c+1)*chunk, n)
 		for k := lo; k < hi; k++ {
 			idx[k-lo] = k
