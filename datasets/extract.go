@@ -149,8 +149,12 @@ func Extract(ctx context.Context, cfg ExtractConfig) (*ExtractSummary, error) {
 		fps[t] = fp
 	}
 	hash := configHash(&cfg)
+	var prev *Snapshot
 	if !cfg.Force {
-		if old, err := OpenSnapshot(snap); err == nil && old.Manifest.ConfigHash == hash && len(old.Manifest.Tables) == len(tables) {
+		if old, err := OpenSnapshot(snap); err == nil && old.Manifest.ConfigHash == hash {
+			prev = old
+		}
+		if old := prev; old != nil && len(old.Manifest.Tables) == len(tables) {
 			same := true
 			for _, t := range tables {
 				ts, ok := old.Manifest.Tables[t]
@@ -177,7 +181,13 @@ func Extract(ctx context.Context, cfg ExtractConfig) (*ExtractSummary, error) {
 	defer os.RemoveAll(tmp)
 	for _, t := range tables {
 		src := cfg.Sources[t]
-		ts, err := extractTable(ctx, &cfg, t, &src, tmp, qdir, maxBad)
+		var inc *incremental
+		if prev != nil && src.Watermark != "" && !rollsUp(t, &src) {
+			if pt := prev.Manifest.Tables[t]; pt != nil && pt.Watermark != "" {
+				inc = &incremental{after: pt.Watermark, files: prev.Files[t]}
+			}
+		}
+		ts, err := extractTable(ctx, &cfg, t, &src, tmp, qdir, maxBad, inc)
 		if err != nil {
 			return nil, err
 		}
@@ -211,16 +221,28 @@ func Extract(ctx context.Context, cfg ExtractConfig) (*ExtractSummary, error) {
 	return sum, nil
 }
 
-func openSource(ctx context.Context, src *Source, display string, q *quarantine) (sourceReader, error) {
+// incremental is a watermark extract: only rows beyond after are read and
+// merged with the previous snapshot's shard files.
+type incremental struct {
+	after string
+	files []string
+}
+
+// rollsUp reports whether a table's lines are rolled up into orders.
+func rollsUp(t Table, src *Source) bool {
+	return t == Orders && strings.TrimSpace(src.Columns["order_id"]) != "" && (src.RollUp == nil || *src.RollUp)
+}
+
+func openSource(ctx context.Context, src *Source, display string, q *quarantine, after string) (sourceReader, error) {
 	switch src.Format {
 	case "csv":
 		return openCSV(src.Path, display, src, q)
 	case "parquet":
 		return openParquet(ctx, src.Path, display)
 	case "sqlite":
-		return openSQLite(ctx, src, display)
+		return openSQLite(ctx, src, display, after)
 	case "postgres":
-		return openPostgres(ctx, src, display)
+		return openPostgres(ctx, src, display, after)
 	}
 	return nil, &InputError{Msg: fmt.Sprintf("unknown format %q", src.Format)}
 }
@@ -238,10 +260,16 @@ func sourceDisplay(src *Source) string {
 	return "postgres query"
 }
 
-func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source, tmp, qdir string, maxBad float64) (*TableSummary, error) {
+func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source, tmp, qdir string, maxBad float64, inc *incremental) (*TableSummary, error) {
 	start := time.Now()
 	display := sourceDisplay(src)
-	cfg.progress("extract %s: reading %s (%s)", t, display, src.Format)
+	after := ""
+	if inc != nil {
+		after = inc.after
+		cfg.progress("extract %s: reading rows of %s (%s) with %s > %s (incremental)", t, display, src.Format, src.Watermark, after)
+	} else {
+		cfg.progress("extract %s: reading %s (%s)", t, display, src.Format)
+	}
 	q, err := newQuarantine(filepath.Join(qdir, string(t)+".csv"))
 	if err != nil {
 		return nil, err
@@ -252,7 +280,7 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 			q.finish()
 		}
 	}()
-	rd, err := openSource(ctx, src, display, q)
+	rd, err := openSource(ctx, src, display, q, after)
 	if err != nil {
 		return nil, fmt.Errorf("sources.%s: %w", t, err)
 	}
@@ -308,6 +336,14 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 	}
 	if wm != nil {
 		ts.Watermark = wm.last
+		if wm.kind == 0 && inc != nil {
+			ts.Watermark = inc.after // no new rows
+		}
+	}
+	var prevFiles []string
+	if inc != nil {
+		ts.Incremental = true
+		prevFiles = inc.files
 	}
 	if ts.Quarantined > 0 {
 		ts.Quarantine = q.path
@@ -320,9 +356,9 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 		return nil, &BadRowsError{Table: t, File: display, Bad: ts.Quarantined, Read: ts.Read, Max: maxBad, First: q.first, Quarantine: q.path}
 	}
 	cfg.progress("extract %s: read %d rows in %.1fs; writing %d shards", t, ts.Read, time.Since(start).Seconds(), cfg.Shards)
-	rollUp := t == Orders && p.present[indexOf(p.spec, "order_id")] && (src.RollUp == nil || *src.RollUp)
+	rollUp := rollsUp(t, src)
 	ts.RolledUp = rollUp
-	if err := writeShards(ctx, cfg, p, files, sp.bytes, tmp, rollUp, ts); err != nil {
+	if err := writeShards(ctx, cfg, p, files, sp.bytes, tmp, rollUp, ts, prevFiles); err != nil {
 		return nil, err
 	}
 	ts.Seconds = time.Since(start).Seconds()
@@ -359,7 +395,7 @@ func indexOf(spec TableSpec, name string) int {
 
 // writeShards sorts and writes every shard, two at a time when their spill
 // sizes fit the memory budget together.
-func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, files map[int][]string, sizes []int64, tmp string, rollUp bool, ts *TableSummary) error {
+func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, files map[int][]string, sizes []int64, tmp string, rollUp bool, ts *TableSummary, prevFiles []string) error {
 	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
 	var mu sync.Mutex
 	sem := make(chan int64, 1)
@@ -370,7 +406,13 @@ func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, files ma
 	g.SetLimit(2)
 	_ = sem
 	for s := 0; s < cfg.Shards; s++ {
-		need := min(3*sizes[s]+(16<<20), cfg.MemoryBudget)
+		size := sizes[s]
+		if prevFiles != nil {
+			if st, err := os.Stat(prevFiles[s]); err == nil {
+				size += 4 * st.Size() // compressed Parquet expands
+			}
+		}
+		need := min(3*size+(16<<20), cfg.MemoryBudget)
 		mu.Lock()
 		for budget < need {
 			cond.Wait()
@@ -387,8 +429,13 @@ func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, files ma
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b, err := loadShard(files[s], p)
-			if err != nil {
+			b := newBlock(len(p.cols))
+			if prevFiles != nil {
+				if err := loadParquetShard(ctx, prevFiles[s], p, b); err != nil {
+					return err
+				}
+			}
+			if err := loadShard(files[s], p, b); err != nil {
 				return err
 			}
 			for _, f := range files[s] {

@@ -40,6 +40,7 @@ type TableSummary struct {
 	Currency    string           `json:"currency,omitempty"`
 	TimeFormat  string           `json:"time_format,omitempty"` // as configured or recognised
 	Watermark   string           `json:"watermark,omitempty"`   // last watermark value seen (postgres, sqlite)
+	Incremental bool             `json:"incremental,omitempty"` // only rows beyond the previous watermark were read (counts are this extract's)
 	Seconds     float64          `json:"seconds"`
 }
 

@@ -127,7 +127,8 @@ func TestPostgresReader(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	src := Source{Format: "postgres", DSN: dsn, Query: "SELECT * FROM " + schema + ".sales ORDER BY id", Watermark: "id",
+	noRollUp := false
+	src := Source{Format: "postgres", DSN: dsn, Query: "SELECT * FROM " + schema + ".sales ORDER BY id", Watermark: "id", RollUp: &noRollUp,
 		Columns: map[string]string{"customer_id": "customer", "order_id": "invoice", "ordered_at": "sold_at", "amount": "total", "quantity": "qty"}, Filters: sqlFilter}
 	cfg := ExtractConfig{DataDir: filepath.Join(dir, "data"), Shards: 2, Sources: map[Table]Source{Orders: src}}
 	sum, err := Extract(ctx, cfg)
@@ -149,9 +150,30 @@ func TestPostgresReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if third.Unchanged || third.Tables[Orders].Rows != 5 {
-		t.Errorf("new row not extracted: unchanged %v rows %d", third.Unchanged, third.Tables[Orders].Rows)
+	if ts := third.Tables[Orders]; third.Unchanged || ts.Rows != 5 || !ts.Incremental || ts.Read != 1 || ts.Watermark != "6" {
+		t.Errorf("new row not extracted incrementally: unchanged %v, %+v", third.Unchanged, ts)
 	}
+	snap, err := OpenSnapshot(third.Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, f := range snap.Files[Orders] {
+		n += len(checkSorted(t, f, i, 2, "ordered_at"))
+	}
+	if n != 5 {
+		t.Errorf("incremental snapshot holds %d rows, want 5", n)
+	}
+	// --force reads everything again
+	cfg.Force = true
+	full, err := Extract(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := full.Tables[Orders]; ts.Incremental || ts.Read != 6 || ts.Rows != 5 {
+		t.Errorf("forced extract: %+v", ts)
+	}
+	cfg.Force = false
 	// a missing column names it
 	src.Columns = map[string]string{"customer_id": "nobody", "ordered_at": "sold_at", "amount": "total"}
 	_, err = Extract(ctx, ExtractConfig{DataDir: filepath.Join(dir, "d2"), Sources: map[Table]Source{Orders: src}})

@@ -3,6 +3,7 @@ package datasets
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -24,13 +26,12 @@ import (
 // written to a shard file.
 const writeChunk = 256 << 10
 
-// loadShard reads a shard's spill files into one block.
-func loadShard(files []string, p *tablePlan) (*block, error) {
-	b := newBlock(len(p.cols))
+// loadShard appends a shard's spill files onto b.
+func loadShard(files []string, p *tablePlan, b *block) error {
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
-			return nil, fmt.Errorf("spill file: %w", err)
+			return fmt.Errorf("spill file: %w", err)
 		}
 		br := bufio.NewReaderSize(fh, 1<<20)
 		for {
@@ -40,12 +41,69 @@ func loadShard(files []string, p *tablePlan) (*block, error) {
 			}
 			if err != nil {
 				fh.Close()
-				return nil, fmt.Errorf("%s: %w", f, err)
+				return fmt.Errorf("%s: %w", f, err)
 			}
 		}
 		fh.Close()
 	}
-	return b, nil
+	return nil
+}
+
+// loadParquetShard appends the rows of a previous snapshot's shard file onto
+// b (incremental extracts). Their source line is 0, so at equal times they
+// sort before new rows, in file order.
+func loadParquetShard(ctx context.Context, path string, p *tablePlan, b *block) error {
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return fmt.Errorf("previous snapshot %s: %w", path, err)
+	}
+	defer rdr.Close()
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("previous snapshot %s: %w", path, err)
+	}
+	tbl, err := fr.ReadTable(ctx)
+	if err != nil {
+		return fmt.Errorf("previous snapshot %s: %w", path, err)
+	}
+	defer tbl.Release()
+	n := int(tbl.NumRows())
+	b.line = append(b.line, make([]int64, n)...)
+	for k, c := range p.spec.Columns {
+		if !p.present[k] {
+			continue
+		}
+		idx := tbl.Schema().FieldIndices(c.Name)
+		if len(idx) == 0 {
+			return fmt.Errorf("previous snapshot %s: no column %s", path, c.Name)
+		}
+		d := &b.cols[k]
+		for _, ch := range tbl.Column(idx[0]).Data().Chunks() {
+			for i := 0; i < ch.Len(); i++ {
+				null := ch.IsNull(i)
+				d.null = append(d.null, null)
+				switch a := ch.(type) {
+				case *array.String:
+					if !null {
+						d.dat = append(d.dat, a.Value(i)...)
+					}
+					d.off = append(d.off, uint32(len(d.dat)))
+				case *array.Float64:
+					d.f = append(d.f, a.Value(i))
+				case *array.Int64:
+					d.i = append(d.i, a.Value(i))
+				case *array.Timestamp:
+					d.i = append(d.i, int64(a.Value(i)))
+				case *array.Boolean:
+					d.i = append(d.i, b2i(a.Value(i)))
+				default:
+					return fmt.Errorf("previous snapshot %s: column %s has type %s", path, c.Name, ch.DataType())
+				}
+			}
+		}
+	}
+	b.n += n
+	return nil
 }
 
 // sortShard returns row indexes ordered by (customer_id bytes, time, source

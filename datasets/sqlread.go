@@ -271,7 +271,7 @@ func textOf(v any) []byte {
 	return []byte(fmt.Sprint(v))
 }
 
-func openSQLite(ctx context.Context, src *Source, display string) (sourceReader, error) {
+func openSQLite(ctx context.Context, src *Source, display, after string) (sourceReader, error) {
 	path := src.Path
 	if path == "" {
 		path = src.DSN
@@ -283,7 +283,7 @@ func openSQLite(ctx context.Context, src *Source, display string) (sourceReader,
 	if err != nil {
 		return nil, &InputError{File: display, Msg: "cannot open SQLite database", Err: err}
 	}
-	q, args := incrementalQuery(src, "?")
+	q, args := incrementalQuery(src, "?", after)
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		db.Close()
@@ -332,16 +332,32 @@ func (r *sqlReader) setWatermark(src *Source) error {
 	return nil
 }
 
-// incrementalQuery is the configured query; extraction is always full, so
-// it is returned unchanged (the watermark only detects unchanged sources).
-func incrementalQuery(src *Source, _ string) (string, []any) { return src.Query, nil }
+// incrementalQuery is the configured query, restricted to rows whose
+// watermark is beyond after (when set). The watermark value is passed as a
+// number or a time when it looks like one.
+func incrementalQuery(src *Source, placeholder, after string) (string, []any) {
+	if after == "" || src.Watermark == "" {
+		return src.Query, nil
+	}
+	q := fmt.Sprintf("SELECT * FROM (%s) retain_q WHERE %s > %s", src.Query, quoteIdent(src.Watermark), placeholder)
+	if n, err := strconv.ParseInt(after, 10, 64); err == nil {
+		return q, []any{n}
+	}
+	if f, err := strconv.ParseFloat(after, 64); err == nil {
+		return q, []any{f}
+	}
+	if t, err := time.Parse(time.RFC3339Nano, after); err == nil {
+		return q, []any{t}
+	}
+	return q, []any{after}
+}
 
-func openPostgres(ctx context.Context, src *Source, display string) (sourceReader, error) {
+func openPostgres(ctx context.Context, src *Source, display, after string) (sourceReader, error) {
 	conn, err := pgx.Connect(ctx, src.DSN)
 	if err != nil {
 		return nil, &InputError{File: display, Msg: "cannot connect to postgres", Err: err}
 	}
-	q, args := incrementalQuery(src, "$1")
+	q, args := incrementalQuery(src, "$1", after)
 	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		conn.Close(ctx)
