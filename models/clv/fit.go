@@ -78,6 +78,10 @@ type objective func(lp, grad []float64) float64
 // the fit as not converged instead of overflowing).
 const logBound = 25.0
 
+// edgeLog: an estimate beyond e^±edgeLog (about 1e7 / 1e-7) is a parameter
+// running off to a degenerate limit, not an interior optimum.
+var edgeLog = math.Log(1e7)
+
 // bounded wraps an objective with the wall and the L2 penalizer.
 func bounded(f objective, penal, total float64) objective {
 	return func(lp, grad []float64) float64 {
@@ -262,13 +266,18 @@ func runBFGS(ctx context.Context, g objective, init []float64, o Options, rep *R
 		rep.Converged = false
 	}
 	for i, v := range xb {
-		if math.Abs(v) >= logBound-1e-6 {
+		if math.Abs(v) >= edgeLog {
 			rep.Converged = false
-			status += fmt.Sprintf("; %s ran to the bound exp(±%g): the data do not identify it", rep.ParamNames[i], logBound)
+			status += fmt.Sprintf("; %s ran off to %.3g: the data do not identify the model (the likelihood keeps rising towards a degenerate limit)", rep.ParamNames[i], math.Exp(v))
 		}
 	}
 	if err != nil && errors.Is(err, context.Canceled) {
 		rep.Converged = false
+	}
+	if rep.Converged && res != nil && res.Status != optimize.GradientThreshold {
+		// BFGS often ends in a failed line search once no step can improve
+		// the value in floating point; the gradient test above is what counts.
+		status = fmt.Sprintf("converged: gradient norm %.2g (optimiser ended with %s)", gn, status)
 	}
 	rep.Status = status
 	return xb, nil

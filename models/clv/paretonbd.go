@@ -28,6 +28,13 @@ func paretoTerms(r, al, s, be, x, tx, T float64) (L1, L2 float64) {
 		b, big = r+x, be
 		z1, z2 = (be-al)/(be+tx), (be-al)/(be+T)
 	}
+	if z1 > 0.95 || z2 > 0.95 {
+		// the series would be long: integrate directly
+		if tx >= T {
+			return L1, math.Inf(-1)
+		}
+		return L1, math.Log(s) + logParetoIntegral(r, al, s, be, x, tx, T)
+	}
 	f1, ok1 := logHyp2F1(rsx, b, rsx+1, z1)
 	f2, ok2 := logHyp2F1(rsx, b, rsx+1, z2)
 	if !ok1 || !ok2 {
@@ -129,4 +136,46 @@ func (m ParetoNBD) numer(t, x, T float64) float64 {
 // alive at T ignoring the chance of dying first: (α+T)(2^(1/(r+x)) − 1).
 func (m ParetoNBD) NextPurchase(x, tx, T float64) float64 {
 	return (m.Alpha + T) * math.Expm1(math.Ln2/(m.R+x))
+}
+
+// Gauss-Legendre 10-point nodes and weights on [−1, 1].
+var gl10x = [10]float64{-0.9739065285171717, -0.8650633666889845, -0.6794095682990244, -0.4333953941292472, -0.14887433898163122, 0.14887433898163122, 0.4333953941292472, 0.6794095682990244, 0.8650633666889845, 0.9739065285171717}
+var gl10w = [10]float64{0.06667134430868807, 0.14945134915058036, 0.219086362515982, 0.2692667193099965, 0.295524224714753, 0.295524224714753, 0.2692667193099965, 0.219086362515982, 0.14945134915058036, 0.06667134430868807}
+
+// logParetoIntegral returns ln ∫_{t0}^{t1} (α+τ)^−(r+x) (β+τ)^−(s+1) dτ, the
+// dying-between-t_x-and-T part of the Pareto/NBD likelihood. It is used where
+// the ₂F₁ arguments approach 1 and the series would need very many terms:
+// Gauss-Legendre on consecutive pieces, each as wide as lets the log-integrand
+// fall by at most 2 (so every piece is integrated to full precision), stopping
+// once the rest cannot matter.
+func logParetoIntegral(r, al, s, be, x, t0, t1 float64) float64 {
+	k1, k2 := r+x, s+1
+	g := func(t float64) float64 { return -k1*math.Log(al+t) - k2*math.Log(be+t) }
+	acc := math.Inf(-1)
+	tau := t0
+	for n := 0; tau < t1 && n < 100000; n++ {
+		slope := k1/(al+tau) + k2/(be+tau)
+		w := math.Min(t1-tau, 2/slope)
+		if w <= 0 || tau+w == tau {
+			break
+		}
+		h := w / 2
+		mid := tau + h
+		var vals [10]float64
+		m := math.Inf(-1)
+		for j, xj := range gl10x {
+			vals[j] = g(mid+h*xj) + math.Log(gl10w[j]*h)
+			m = math.Max(m, vals[j])
+		}
+		var sum float64
+		for _, v := range vals {
+			sum += math.Exp(v - m)
+		}
+		acc = logAddExp(acc, m+math.Log(sum))
+		tau += w
+		if rest := t1 - tau; rest > 0 && g(tau)+math.Log(rest) < acc-40 {
+			break
+		}
+	}
+	return acc
 }

@@ -50,7 +50,7 @@ func lgamma(x float64) float64 {
 
 // maxSeriesTerms bounds the hypergeometric series; beyond it the Cephes-based
 // gonum implementation is used.
-const maxSeriesTerms = 2_000_000
+const maxSeriesTerms = 200_000
 
 // logHyp2F1 returns log ₂F₁(a, b; c; z) and whether the value is positive and
 // was computed. It is robust for the cases the CLV models need:
@@ -81,6 +81,26 @@ func logHyp2F1(a, b, c, z float64) (float64, bool) {
 	if z >= 1 || a <= 0 || b <= 0 || c <= 0 {
 		return logFallback(a, b, c, z)
 	}
+	if z > 0.5 && c-a > 0 && c-b > 0 && c-a-b < 0 {
+		// Euler: ₂F₁(a,b;c;z) = (1−z)^(c−a−b) ₂F₁(c−a, c−b; c; z). With
+		// c−a−b < 0 the new series has no growing phase (for the Pareto/NBD
+		// case c = a+1 its term ratio is below z), so far fewer terms are
+		// needed near z = 1, and all terms stay positive.
+		l, ok := logSeries(c-a, c-b, c, z)
+		if ok {
+			return (c-a-b)*math.Log1p(-z) + l, true
+		}
+		return logFallback(a, b, c, z)
+	}
+	if l, ok := logSeries(a, b, c, z); ok {
+		return l, true
+	}
+	return logFallback(a, b, c, z)
+}
+
+// logSeries sums the ₂F₁ power series for a, b, c > 0, 0 < z < 1 with
+// rescaling; ok is false when it needs more than maxSeriesTerms terms.
+func logSeries(a, b, c, z float64) (float64, bool) {
 	const big = 1e250
 	sum, term, scale := 1.0, 1.0, 0.0
 	for n := 0.0; n < maxSeriesTerms; n++ {
@@ -99,7 +119,7 @@ func logHyp2F1(a, b, c, z float64) (float64, bool) {
 			}
 		}
 	}
-	return logFallback(a, b, c, z)
+	return 0, false
 }
 
 func logFallback(a, b, c, z float64) (float64, bool) {
