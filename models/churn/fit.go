@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
+
+	"github.com/retainlab/retain/models/eval"
 )
 
 // DefaultKind is the model family used when the config names none.
@@ -23,10 +26,17 @@ func Fit(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
-	if cfg.Calibration == "none" && cfg.Kind != "blend" {
+	if cfg.Calibration == "none" && cfg.Kind == "gbdt" {
 		return fitBase(ctx, ds, cfg)
 	}
 	n := ds.Rows()
+	if (cfg.Kind == "logreg" || cfg.Kind == "blend") && cfg.LogReg.BendPenalty == 0 && n <= holdoutAbove {
+		bp, err := chooseBendPenalty(ctx, ds, cfg)
+		if err != nil {
+			return nil, err
+		}
+		cfg.LogReg.BendPenalty = bp
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6361_6c69_6272_6174))
 	if cfg.Kind == "blend" {
 		b, stacked, err := fitBlend(ctx, ds, cfg, cfg.CalibrationFolds, rng)
@@ -65,6 +75,9 @@ func Fit(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Calibration == "none" {
+		return fitBase(ctx, ds, cfg)
+	}
 	cal, err := FitCalibration(cfg.Calibration, oof, ds.Y)
 	if err != nil {
 		return nil, err
@@ -74,6 +87,28 @@ func Fit(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 		return nil, err
 	}
 	return &Calibrated{Base: m, Cal: cal}, nil
+}
+
+// bendPenalties are the candidates of chooseBendPenalty.
+var bendPenalties = [...]float64{1, 10, 100}
+
+// chooseBendPenalty picks the logistic regression's bend penalty with the
+// lowest 3-fold out-of-fold log loss on ds (ties: the stronger penalty).
+func chooseBendPenalty(ctx context.Context, ds *Dataset, cfg Config) (float64, error) {
+	best, bestLoss := 10.0, math.Inf(1)
+	c := cfg
+	c.Kind = "logreg"
+	for k := len(bendPenalties) - 1; k >= 0; k-- {
+		c.LogReg.BendPenalty = bendPenalties[k]
+		oof, err := outOfFold(ctx, ds, c, 3, rand.New(rand.NewPCG(cfg.Seed, 0x62656e64)))
+		if err != nil {
+			return 0, fmt.Errorf("choosing model.logreg.bend_penalty: %w", err)
+		}
+		if l := eval.LogLoss(ds.Y, oof); l < bestLoss-1e-6 {
+			best, bestLoss = bendPenalties[k], l
+		}
+	}
+	return best, nil
 }
 
 // outOfFold returns every row's raw probability from a base model fitted on

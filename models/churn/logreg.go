@@ -30,6 +30,12 @@ type LogRegConfig struct {
 	// about 500 MB). Numeric features with 3 to 10 distinct values also get one
 	// indicator column per value.
 	Knots int `yaml:"knots,omitempty" json:"knots,omitempty"`
+	// BendPenalty multiplies the L2 strength of the hinge and per-value
+	// columns, so bends are taken only where the data insist. Default
+	// (0): chosen among 1, 10 and 100 by 3-fold log loss on the training
+	// rows when a model is fitted through Fit (10 above 200,000 rows or
+	// when FitLogReg is called directly).
+	BendPenalty float64 `yaml:"bend_penalty,omitempty" json:"bend_penalty,omitempty"`
 }
 
 // Validate checks the section; key is the YAML path used in messages.
@@ -39,6 +45,9 @@ func (c LogRegConfig) Validate(key string) error {
 	}
 	if c.Knots < -1 || c.Knots > 20 {
 		return fmt.Errorf("%s.knots: %d is not between -1 and 20", key, c.Knots)
+	}
+	if c.BendPenalty < 0 || math.IsNaN(c.BendPenalty) || math.IsInf(c.BendPenalty, 0) {
+		return fmt.Errorf("%s.bend_penalty: %v must be a positive number", key, c.BendPenalty)
 	}
 	if c.MaxIter < 0 {
 		return fmt.Errorf("%s.max_iter: %d must be positive", key, c.MaxIter)
@@ -55,6 +64,9 @@ func (c LogRegConfig) withDefaults() LogRegConfig {
 	}
 	if c.Knots == 0 {
 		c.Knots = 8
+	}
+	if c.BendPenalty == 0 {
+		c.BendPenalty = 10 // Fit chooses it on the data first
 	}
 	return c
 }
@@ -310,6 +322,13 @@ func FitLogReg(ctx context.Context, ds *Dataset, cfg LogRegConfig) (*LogReg, err
 	lastF := math.NaN()
 	grad := make([]float64, p+1)
 	lam := 1 / cfg.C
+	pen := make([]float64, p) // per-column L2 strength
+	for c := range pen {
+		pen[c] = lam
+		if k := m.Cols[c].Kind; k == colHinge || k == colLevel {
+			pen[c] = lam * cfg.BendPenalty
+		}
+	}
 	eval := func(x []float64) {
 		if !math.IsNaN(lastF) && equalSlices(x, last) {
 			return
@@ -346,8 +365,8 @@ func FitLogReg(ctx context.Context, ds *Dataset, cfg LogRegConfig) (*LogReg, err
 			for i, v := range z {
 				g += eta[i] * v
 			}
-			grad[c] = g + lam*x[c]
-			f += 0.5 * lam * x[c] * x[c]
+			grad[c] = g + pen[c]*x[c]
+			f += 0.5 * pen[c] * x[c] * x[c]
 		}
 		var gb float64
 		for _, r := range eta {
