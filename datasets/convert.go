@@ -102,6 +102,18 @@ type colPlan struct {
 	tf      *timeFormat
 }
 
+// firstSlot is the column's source slot, or its expression's first one.
+func (cp *colPlan) firstSlot() int {
+	if cp.ex != nil {
+		for _, o := range cp.ex.prog {
+			if o.op == 'c' {
+				return o.slot
+			}
+		}
+	}
+	return cp.slot
+}
+
 type filterPlan struct {
 	f    Filter
 	slot int
@@ -470,7 +482,7 @@ func (c *converter) convert(b *rawBatch) error {
 				}
 				if null {
 					if req {
-						c.reject(b, r, cp.slot, "required value is empty")
+						c.reject(b, r, cp.firstSlot(), "required value is empty")
 					}
 					d.null[r] = true
 					continue
