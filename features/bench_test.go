@@ -118,3 +118,27 @@ func BenchmarkBuild(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBuildSnapshot builds and writes the features of an existing
+// snapshot (FEATURES_BENCH_SNAPSHOT=dir, FEATURES_BENCH_AS_OF=YYYY-MM-DD);
+// skipped without it. bench/cases/features.sh measures the same through the CLI.
+func BenchmarkBuildSnapshot(b *testing.B) {
+	dir := os.Getenv("FEATURES_BENCH_SNAPSHOT")
+	if dir == "" {
+		b.Skip("FEATURES_BENCH_SNAPSHOT not set")
+	}
+	D, err := time.Parse(time.DateOnly, os.Getenv("FEATURES_BENCH_AS_OF"))
+	if err != nil {
+		b.Fatal("FEATURES_BENCH_AS_OF: ", err)
+	}
+	out := filepath.Join(b.TempDir(), "features.parquet")
+	for i := 0; i < b.N; i++ {
+		f, err := Build(context.Background(), dir, Options{Cutoffs: []time.Time{D}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := WriteFile(context.Background(), out, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -17,7 +19,9 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"golang.org/x/sync/errgroup"
 )
 
 // FileName is the features file of a set of cutoffs inside <data_dir>/features:
@@ -41,12 +45,14 @@ func FileName(cutoffs []time.Time) string {
 	return "features-" + lo.UTC().Format(time.DateOnly) + "_" + hi.UTC().Format(time.DateOnly) + ".parquet"
 }
 
-const writeBatch = 1 << 16
+// writeRowGroup is the row-group size of features files.
+const writeRowGroup = 1 << 18
 
 // WriteFile writes the frame as Parquet atomically (temporary name, fsync,
 // rename): customer_id, cutoff, the features (float64, null for NaN),
 // churned (float64, null when unknown); the registry goes into the key-value
-// metadata under RegistryKey.
+// metadata under RegistryKey. The columns of each row group are encoded and
+// compressed in parallel (GOMAXPROCS).
 func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 	reg, err := json.Marshal(f.Registry)
 	if err != nil {
@@ -60,17 +66,28 @@ func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 			cuts = append(cuts, c.UTC().Format(time.RFC3339))
 		}
 	}
-	meta := arrow.NewMetadata(
-		[]string{RegistryKey, CutoffsKey, HorizonKey, KindKey, ObservedKey},
-		[]string{string(reg), strings.Join(cuts, ","), fmt.Sprintf("%dd", int64(f.Horizon/Day)), f.Kind, f.ObservedUntil.UTC().Format(time.RFC3339)},
-	)
 	ts := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 	fields := []arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String}, {Name: "cutoff", Type: ts}}
 	for _, n := range f.Names {
 		fields = append(fields, arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Float64, Nullable: true})
 	}
 	fields = append(fields, arrow.Field{Name: "churned", Type: arrow.PrimitiveTypes.Float64, Nullable: true})
-	schema := arrow.NewSchema(fields, &meta)
+	schema := arrow.NewSchema(fields, nil)
+	// Snappy: fast enough and read everywhere; no dictionaries (floats) and
+	// no page statistics (nobody filters a features file by value ranges).
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy),
+		parquet.WithDictionaryDefault(false), parquet.WithStats(false), parquet.WithMaxRowGroupLength(writeRowGroup))
+	pqSchema, err := pqarrow.ToParquet(schema, props, pqarrow.DefaultWriterProps())
+	if err != nil {
+		return fmt.Errorf("features: schema: %w", err)
+	}
+	meta := metadata.NewKeyValueMetadata()
+	for _, kv := range [][2]string{{RegistryKey, string(reg)}, {CutoffsKey, strings.Join(cuts, ",")},
+		{HorizonKey, fmt.Sprintf("%dd", int64(f.Horizon/Day))}, {KindKey, f.Kind}, {ObservedKey, f.ObservedUntil.UTC().Format(time.RFC3339)}} {
+		if err := meta.Append(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("features: metadata: %w", err)
+		}
+	}
 
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("features: %w", err)
@@ -85,59 +102,19 @@ func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithDictionaryDefault(false),
-		parquet.WithDictionaryFor("customer_id", false), parquet.WithMaxRowGroupLength(1<<20))
-	fw, err := pqarrow.NewFileWriter(schema, struct{ io.Writer }{tmp}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	fw, err := file.NewParquetWriterWithError(struct{ io.Writer }{bw}, pqSchema.Root(), file.WithWriterProps(props), file.WithWriteMetadata(meta))
 	if err != nil {
 		return fmt.Errorf("features: writing %s: %w", path, err)
 	}
-	mem := memory.NewGoAllocator()
-	n := len(f.IDs)
-	sb := array.NewStringBuilder(mem)
-	tb := array.NewTimestampBuilder(mem, ts)
-	fb := array.NewFloat64Builder(mem)
-	defer sb.Release()
-	defer tb.Release()
-	defer fb.Release()
-	valid := make([]bool, writeBatch)
-	cols := make([]arrow.Array, len(fields))
-	for lo := 0; lo < n || (n == 0 && lo == 0); lo += writeBatch {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hi := min(lo+writeBatch, n)
-		sb.AppendValues(f.IDs[lo:hi], nil)
-		cols[0] = sb.NewArray()
-		for _, c := range f.Cutoffs[lo:hi] {
-			tb.Append(arrow.Timestamp(c.UnixMicro()))
-		}
-		cols[1] = tb.NewArray()
-		floatCol := func(v []float64) arrow.Array {
-			va := valid[:len(v)]
-			for i, x := range v {
-				va[i] = !math.IsNaN(x)
-			}
-			fb.AppendValues(v, va)
-			return fb.NewArray()
-		}
-		for j := range f.X {
-			cols[2+j] = floatCol(f.X[j][lo:hi])
-		}
-		cols[len(cols)-1] = floatCol(f.Labels[lo:hi])
-		rec := array.NewRecordBatch(schema, cols, int64(hi-lo))
-		err := fw.WriteBuffered(rec)
-		rec.Release()
-		for _, c := range cols {
-			c.Release()
-		}
-		if err != nil {
-			return fmt.Errorf("features: writing %s: %w", path, err)
-		}
-		if n == 0 {
-			break
-		}
+	if err := writeRowGroups(ctx, fw, f); err != nil {
+		fw.Close()
+		return fmt.Errorf("features: writing %s: %w", path, err)
 	}
 	if err := fw.Close(); err != nil {
+		return fmt.Errorf("features: writing %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("features: writing %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -152,6 +129,86 @@ func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		d.Sync()
 		d.Close()
+	}
+	return nil
+}
+
+// writeRowGroups writes buffered row groups whose column chunks are encoded
+// concurrently: each column writer of a buffered row group owns its pages,
+// and the row group is flushed to the file in column order on Close.
+func writeRowGroups(ctx context.Context, fw *file.Writer, f *Frame) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("parquet writer: %v", p)
+		}
+	}()
+	n := len(f.IDs)
+	ncol := 2 + len(f.X) + 1
+	workers := runtime.GOMAXPROCS(0)
+	for lo := 0; lo < n || (lo == 0 && n == 0); lo += writeRowGroup {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+writeRowGroup, n)
+		rgw, err := fw.AppendBufferedRowGroupChecked()
+		if err != nil {
+			return err
+		}
+		g := errgroup.Group{}
+		g.SetLimit(workers)
+		for c := 0; c < ncol; c++ {
+			cw, err := rgw.Column(c)
+			if err != nil {
+				return err
+			}
+			g.Go(func() (err error) {
+				defer func() {
+					if p := recover(); p != nil {
+						err = fmt.Errorf("parquet column %d: %v", c, p)
+					}
+				}()
+				switch {
+				case c == 0:
+					vals := make([]parquet.ByteArray, hi-lo)
+					for i, id := range f.IDs[lo:hi] {
+						vals[i] = parquet.ByteArray(id)
+					}
+					_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(vals, nil, nil)
+				case c == 1:
+					vals := make([]int64, hi-lo)
+					for i, t := range f.Cutoffs[lo:hi] {
+						vals[i] = t.UnixMicro()
+					}
+					_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(vals, nil, nil)
+				default:
+					src := f.Labels
+					if c < ncol-1 {
+						src = f.X[c-2]
+					}
+					src = src[lo:hi]
+					dense := make([]float64, 0, len(src))
+					defs := make([]int16, len(src))
+					for i, v := range src {
+						if v == v {
+							dense = append(dense, v)
+							defs[i] = 1
+						}
+					}
+					_, err = cw.(*file.Float64ColumnChunkWriter).WriteBatch(dense, defs, nil)
+				}
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			rgw.Close()
+			return err
+		}
+		if err := rgw.Close(); err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
 	}
 	return nil
 }
