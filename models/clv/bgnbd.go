@@ -289,10 +289,23 @@ func nbdNumer(r, al, a, b, off, t, x, T float64) float64 {
 		return 0
 	}
 	if math.Abs(a-1) < 1e-5 {
-		return (nbdNumer(r, al, 1-1e-5, b, off, t, x, T) + nbdNumer(r, al, 1+1e-5, b, off, t, x, T)) / 2
+		return (nbdNumerAt(r, al, 1-2e-5, b, off, t, x, T) + nbdNumerAt(r, al, 1+2e-5, b, off, t, x, T)) / 2
 	}
-	z := t / (al + T + t)
+	return nbdNumerAt(r, al, a, b, off, t, x, T)
+}
+
+func nbdNumerAt(r, al, a, b, off, t, x, T float64) float64 {
 	c := a + b + x - 1 + off
+	if math.Abs(c) < 1e-6 {
+		// c·₂F₁(…; c; z) has a finite limit at c = 0: average either side
+		return (nbdNumerC(r, al, a, b-4e-6, off, t, x, T) + nbdNumerC(r, al, a, b+4e-6, off, t, x, T)) / 2
+	}
+	return nbdNumerC(r, al, a, b, off, t, x, T)
+}
+
+func nbdNumerC(r, al, a, b, off, t, x, T float64) float64 {
+	c := a + b + x - 1 + off
+	z := t / (al + T + t)
 	lh, ok := logHyp2F1(r+x, b+x+off, c, z)
 	var br float64
 	if ok {

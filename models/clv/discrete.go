@@ -112,7 +112,7 @@ var SBGParams = []string{"alpha", "beta"}
 // Survival returns S(t) = B(α, β+t)/B(α, β), the share of a cohort still
 // active after t periods.
 func (m SBG) Survival(t float64) float64 {
-	return math.Exp(logBeta(m.Alpha, m.Beta+t) - logBeta(m.Alpha, m.Beta))
+	return math.Min(1, math.Exp(logBeta(m.Alpha, m.Beta+t)-logBeta(m.Alpha, m.Beta)))
 }
 
 // ChurnProb returns P(T = t) = B(α+1, β+t−1)/B(α, β) for t ≥ 1.
