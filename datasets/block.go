@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"bufio"
+	"slices"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -35,6 +36,30 @@ type block struct {
 }
 
 func newBlock(ncols int) *block { return &block{cols: make([]colBuf, ncols)} }
+
+// reserve sizes b for rows more rows (and dat[k] more string bytes), so
+// loading a shard allocates once.
+func (b *block) reserve(rows int, dat []int64, kinds []Kind, present []bool) {
+	b.line = slices.Grow(b.line, rows)
+	for k, ok := range present {
+		if !ok {
+			continue
+		}
+		c := &b.cols[k]
+		c.null = slices.Grow(c.null, rows)
+		switch kinds[k] {
+		case Float:
+			c.f = slices.Grow(c.f, rows)
+		case String:
+			c.off = slices.Grow(c.off, rows)
+			if dat != nil {
+				c.dat = slices.Grow(c.dat, int(dat[k]))
+			}
+		default:
+			c.i = slices.Grow(c.i, rows)
+		}
+	}
+}
 
 func (b *block) reset() {
 	b.n = 0

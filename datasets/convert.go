@@ -632,7 +632,9 @@ type spiller struct {
 	dir   string
 	files map[[2]int]*spillFile
 	mu    sync.Mutex
-	bytes []int64 // per shard
+	bytes []int64   // per shard, file bytes
+	rows  []int64   // per shard
+	dat   [][]int64 // per shard and column, string bytes
 }
 
 type spillFile struct {
@@ -644,7 +646,8 @@ func newSpiller(dir string, shards int) (*spiller, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spill folder: %w", err)
 	}
-	return &spiller{dir: dir, files: map[[2]int]*spillFile{}, bytes: make([]int64, shards)}, nil
+	sp := &spiller{dir: dir, files: map[[2]int]*spillFile{}, bytes: make([]int64, shards), rows: make([]int64, shards), dat: make([][]int64, shards)}
+	return sp, nil
 }
 
 func (s *spiller) write(worker, shard int, b *block, p *tablePlan) error {
@@ -659,9 +662,14 @@ func (s *spiller) write(worker, shard int, b *block, p *tablePlan) error {
 		sf = &spillFile{f: f, w: bufio.NewWriterSize(f, 256<<10)}
 		s.files[[2]int{worker, shard}] = sf
 	}
+	if s.dat[shard] == nil {
+		s.dat[shard] = make([]int64, len(b.cols))
+	}
+	s.rows[shard] += int64(b.n)
+	for k := range b.cols {
+		s.dat[shard][k] += int64(len(b.cols[k].dat))
+	}
 	s.mu.Unlock()
-	before := sf.w.Buffered()
-	_ = before
 	if err := b.writeTo(sf.w, p.kinds, p.present); err != nil {
 		return fmt.Errorf("spill file: %w", err)
 	}

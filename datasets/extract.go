@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -124,6 +125,12 @@ func Extract(ctx context.Context, cfg ExtractConfig) (*ExtractSummary, error) {
 	}
 	if len(cfg.Sources) == 0 {
 		return nil, &InputError{Msg: "sources: no table configured"}
+	}
+	// a soft memory limit makes the collector keep the heap near the live
+	// set (one or two shards) instead of letting it double
+	if lim := debug.SetMemoryLimit(-1); lim > cfg.MemoryBudget+(300<<20) {
+		debug.SetMemoryLimit(cfg.MemoryBudget + (300 << 20))
+		defer debug.SetMemoryLimit(lim)
 	}
 	snap := SnapshotDir(cfg.DataDir)
 	qdir := filepath.Join(cfg.DataDir, "quarantine")
@@ -358,7 +365,7 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 	cfg.progress("extract %s: read %d rows in %.1fs; writing %d shards", t, ts.Read, time.Since(start).Seconds(), cfg.Shards)
 	rollUp := rollsUp(t, src)
 	ts.RolledUp = rollUp
-	if err := writeShards(ctx, cfg, p, files, sp.bytes, tmp, rollUp, ts, prevFiles); err != nil {
+	if err := writeShards(ctx, cfg, p, files, sp, tmp, rollUp, ts, prevFiles); err != nil {
 		return nil, err
 	}
 	ts.Seconds = time.Since(start).Seconds()
@@ -395,7 +402,8 @@ func indexOf(spec TableSpec, name string) int {
 
 // writeShards sorts and writes every shard, two at a time when their spill
 // sizes fit the memory budget together.
-func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, files map[int][]string, sizes []int64, tmp string, rollUp bool, ts *TableSummary, prevFiles []string) error {
+func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, files map[int][]string, sp *spiller, tmp string, rollUp bool, ts *TableSummary, prevFiles []string) error {
+	sizes, spillRows, spillDat := sp.bytes, sp.rows, sp.dat
 	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
 	var mu sync.Mutex
 	sem := make(chan int64, 1)
@@ -435,6 +443,7 @@ func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, files ma
 					return err
 				}
 			}
+			b.reserve(int(spillRows[s]), spillDat[s], p.kinds, p.present)
 			if err := loadShard(files[s], p, b); err != nil {
 				return err
 			}

@@ -203,7 +203,7 @@ func sortShard(b *block, p *tablePlan) (perm []int32, starts []int32) {
 }
 
 // permute returns a new block holding b's rows in perm order, so later
-// passes read sequentially.
+// passes read sequentially. It consumes b (its columns are freed).
 func permute(b *block, perm []int32, p *tablePlan) *block {
 	out := newBlock(len(p.cols))
 	out.n = len(perm)
@@ -239,6 +239,7 @@ func permute(b *block, perm []int32, p *tablePlan) *block {
 				d.i[j] = s.i[r]
 			}
 		}
+		b.cols[k] = colBuf{} // b is consumed: free each column once copied
 	}
 	return out
 }
