@@ -11,12 +11,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
+
 	"github.com/retainlab/retain/stores"
 )
 
@@ -36,6 +37,7 @@ type Store interface {
 	Claim(ctx context.Context, req stores.ClaimRequest) ([]stores.QueueRow, error)
 	Ack(ctx context.Context, id int64, claimer, status, outcome string) (stores.QueueRow, error)
 	RecordOutcomes(ctx context.Context, outs []stores.Outcome) (int, error)
+	CurrentPublish(ctx context.Context) (*stores.PublishInfo, error)
 }
 
 // Runs lists pipeline runs (the run ledger) for GET /v1/runs; without it
@@ -48,6 +50,9 @@ type Options struct {
 	Runs Runs
 	// Logger receives one line per failed request (default: discard).
 	Logger *slog.Logger
+	// PageCacheBytes bounds the cache of encoded risk-list pages of the
+	// current publish (default 64 MiB; negative disables it).
+	PageCacheBytes int
 }
 
 // Server is the HTTP API. It is an http.Handler.
@@ -59,7 +64,8 @@ type Server struct {
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	claimed prometheus.Counter
-	bufs    sync.Pool // *[]byte response buffers
+	pages   *pageCache
+	flight  singleflight.Group
 }
 
 // New builds the API over a store.
@@ -68,7 +74,13 @@ func New(store Store, opts Options) *Server {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{store: store, opts: opts, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
-	s.bufs.New = func() any { b := make([]byte, 0, 1<<20); return &b }
+	if opts.PageCacheBytes == 0 {
+		opts.PageCacheBytes = 64 << 20
+	}
+	s.opts.PageCacheBytes = opts.PageCacheBytes
+	s.pages = newPageCache(opts.PageCacheBytes)
+	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "retain_api_page_cache_hits_total", Help: "Risk-list pages served from the page cache."},
+		func() float64 { s.pages.mu.Lock(); defer s.pages.mu.Unlock(); return float64(s.pages.hits) }))
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "retain_api_requests_total", Help: "API requests by route and status code."}, []string{"route", "code"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "retain_api_request_seconds", Help: "API request latency by route.",
 		Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
@@ -253,15 +265,36 @@ func (s *Server) riskList(w http.ResponseWriter, r *http.Request, _ *stores.Toke
 		}
 		q.Limit = n
 	}
-	page, err := s.store.RiskPage(r.Context(), q)
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	cur, err := s.store.CurrentPublish(r.Context())
 	if err != nil {
 		return err
 	}
-	buf := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(buf)
-	*buf = page.AppendJSON((*buf)[:0])
+	var gen int64 = -1
+	if cur != nil {
+		gen = cur.ID
+	}
+	key := fmt.Sprintf("%s\x00%s\x00%g\x00%d\x00%s", q.Tier, q.Segment, q.MinValue, q.Limit, q.Cursor)
+	body, ok := s.pages.get(gen, key)
+	if !ok {
+		v, err, _ := s.flight.Do(fmt.Sprint(gen)+"\x00"+key, func() (any, error) {
+			page, err := s.store.RiskPage(context.WithoutCancel(r.Context()), q)
+			if err != nil {
+				return nil, err
+			}
+			b := page.AppendJSON(make([]byte, 0, 700*len(page.Rows)+256))
+			s.pages.put(gen, key, b)
+			return b, nil
+		})
+		if err != nil {
+			return err
+		}
+		body = v.([]byte)
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_, err = w.Write(*buf)
+	_, err = w.Write(body)
 	return err
 }
 

@@ -201,6 +201,18 @@ func TestPagingClaimAck(t *testing.T) {
 			if code, b := f.do(t, "POST", path, f.claim, `{"outcome":"called","worker":"w1"}`); code != 200 || !strings.Contains(string(b), `"done"`) {
 				t.Fatalf("ack: %d %s", code, b)
 			}
+			// a new publish empties the page cache: the first page shows the new list
+			rows := riskRows(2500)
+			for i := range rows {
+				rows[i].RunID = "run-2"
+				rows[i].ChurnProbability /= 2
+			}
+			if _, err := f.db.Publish(context.Background(), stores.PublishInput{Risk: rows}); err != nil {
+				t.Fatal(err)
+			}
+			if code, b := f.do(t, "GET", "/v1/risk-list?limit=700", f.read, ""); code != 200 || !strings.Contains(string(b), `"run_id":"run-2"`) {
+				t.Fatalf("after a new publish: %d %.300s", code, b)
+			}
 			_, m := f.do(t, "GET", "/metrics", "", "")
 			if !strings.Contains(string(m), `retain_api_requests_total{code="200",route="/v1/risk-list"}`) || !strings.Contains(string(m), "retain_queue_claimed_total 5") {
 				t.Fatalf("metrics lack request counts:\n%.2000s", m)
