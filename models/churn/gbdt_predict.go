@@ -43,12 +43,17 @@ const completeMaxDepth = 10
 
 type completeTree struct {
 	depth  int
-	xoff   []int32   // per inner node: feature × predictBlock
-	thr    []float64 // x <= thr goes left
-	dright []uint8   // 1: missing goes right
+	inner  []ctNode
 	cat    []int32   // per inner node: index into the flat nodes of a categorical split, or -1
 	leaf   []float64 // 2^depth leaf values
 	hasCat bool
+}
+
+// ctNode is an inner node of a complete tree.
+type ctNode struct {
+	thr    float64 // x <= thr goes left
+	xoff   int32   // feature × predictBlock
+	dright int32   // 1: missing goes right
 }
 
 // buildComplete lays tree ti out as a complete binary tree, or returns
@@ -59,8 +64,7 @@ func (f *flatForest) buildComplete(ti int, tr *Tree) (completeTree, bool) {
 		return completeTree{}, false
 	}
 	inner := 1<<D - 1
-	ct := completeTree{depth: D, xoff: make([]int32, inner), thr: make([]float64, inner),
-		dright: make([]uint8, inner), cat: make([]int32, inner), leaf: make([]float64, 1<<D)}
+	ct := completeTree{depth: D, inner: make([]ctNode, inner), cat: make([]int32, inner), leaf: make([]float64, 1<<D)}
 	var fill func(node int32, pos, depth int)
 	fill = func(node int32, pos, depth int) {
 		n := &tr.Nodes[node]
@@ -70,15 +74,14 @@ func (f *flatForest) buildComplete(ti int, tr *Tree) (completeTree, bool) {
 		}
 		ct.cat[pos] = -1
 		if n.Feature < 0 {
-			ct.thr[pos] = math.Inf(1) // pass-through: everything goes left
+			ct.inner[pos].thr = math.Inf(1) // pass-through: everything goes left
 			fill(node, 2*pos+1, depth+1)
 			fill(node, 2*pos+2, depth+1)
 			return
 		}
-		ct.xoff[pos] = n.Feature * predictBlock
-		ct.thr[pos] = n.Threshold
+		ct.inner[pos] = ctNode{thr: n.Threshold, xoff: n.Feature * predictBlock}
 		if !n.DefaultLeft {
-			ct.dright[pos] = 1
+			ct.inner[pos].dright = 1
 		}
 		if n.Cats != nil {
 			ct.cat[pos] = f.roots[ti] + node
@@ -264,17 +267,18 @@ func (f *flatForest) marginsComplete(xb []float64, out []float64, idx []int32) {
 		for i := range idx {
 			idx[i] = 0
 		}
-		xoff, thr, dright := ct.xoff, ct.thr, ct.dright
+		inner := ct.inner
 		for range ct.depth {
 			if ct.hasCat {
 				for i := range idx {
 					k := idx[i]
-					x := xb[int(xoff[k])+i]
+					nd := &inner[k]
+					x := xb[int(nd.xoff)+i]
 					var r int32
 					if c := ct.cat[k]; c >= 0 {
 						r = 1 - int32(f.goLeft(&f.nodes[c], x))
 					} else {
-						r = goesRight(x, thr[k], dright[k])
+						r = goesRight(x, nd.thr, nd.dright)
 					}
 					idx[i] = 2*k + 1 + r
 				}
@@ -282,7 +286,8 @@ func (f *flatForest) marginsComplete(xb []float64, out []float64, idx []int32) {
 			}
 			for i := range idx {
 				k := idx[i]
-				r := goesRight(xb[int(xoff[k])+i], thr[k], dright[k])
+				nd := &inner[k]
+				r := goesRight(xb[int(nd.xoff)+i], nd.thr, nd.dright)
 				idx[i] = 2*k + 1 + r
 			}
 		}
@@ -296,7 +301,7 @@ func (f *flatForest) marginsComplete(xb []float64, out []float64, idx []int32) {
 
 // goesRight is 1 when x goes right of threshold thr: x > thr, and for a
 // missing x, dright.
-func goesRight(x, thr float64, dright uint8) int32 {
+func goesRight(x, thr float64, dright int32) int32 {
 	var r1, r2 int32
 	if x > thr {
 		r1 = 1
@@ -304,7 +309,7 @@ func goesRight(x, thr float64, dright uint8) int32 {
 	if !(x <= thr) {
 		r2 = 1 // also true for NaN
 	}
-	return r1 | r2&int32(dright)
+	return r1 | r2&dright
 }
 
 // goLeft is 1 when value x goes to the left child of nd.
