@@ -200,3 +200,19 @@ func TopAtRisk(ctx context.Context, cfg *Config, n int) ([]stores.RiskRecord, er
 	defer db.Close()
 	return db.TopAtRisk(ctx, n)
 }
+
+// ScorePublishTop scores at asOf (zero: the newest features), publishes the
+// list to every configured store and returns the n customers with the most
+// value at risk: the demo's last step.
+func ScorePublishTop(ctx context.Context, cfg *Config, asOf time.Time, n int, progress func(string, ...any)) (*ScoreSummary, *PublishSummary, []stores.RiskRecord, error) {
+	s, err := Score(ctx, cfg, ScoreOptions{AsOf: asOf, Progress: progress})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := Publish(ctx, cfg, PublishOptions{Rows: s.Rows, Scores: s.Path, Progress: progress})
+	if err != nil {
+		return s, nil, nil, err
+	}
+	top, err := TopAtRisk(ctx, cfg, n)
+	return s, p, top, err
+}
