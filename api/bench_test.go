@@ -9,8 +9,14 @@ import (
 	"github.com/retainlab/retain/stores"
 )
 
-// BenchmarkRiskListPage is one 1,000-row page through the handler (SQLite).
+// BenchmarkRiskListPage is one 1,000-row page through the handler (SQLite),
+// built every time (page cache off) and served from the page cache.
 func BenchmarkRiskListPage(b *testing.B) {
+	b.Run("built", func(b *testing.B) { benchPage(b, -1) })
+	b.Run("cached", func(b *testing.B) { benchPage(b, 0) })
+}
+
+func benchPage(b *testing.B, cache int) {
 	ctx := context.Background()
 	db, err := stores.OpenSQLite(ctx, b.TempDir()+"/b.db")
 	if err != nil {
@@ -21,7 +27,7 @@ func BenchmarkRiskListPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	tok, _, _ := db.CreateToken(ctx, "b", []string{"read"})
-	h := New(db, Options{})
+	h := New(db, Options{PageCacheBytes: cache})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
