@@ -142,14 +142,16 @@ func (l *nbdLik) eval(lp, grad []float64) float64 {
 			lt, it := l.lnAtx[l.rtx[i]], l.invAtx[l.rtx[i]]
 			A3 := -rx * lT
 			A4 := l.A4c[k] - rx*lt
+			// log-sum-exp; log(1+e) for e ∈ [0, 1] loses at most an ulp
+			// of the row's value and is much faster than Log1p
 			var v, w4 float64
 			if A3 >= A4 {
 				e := math.Exp(A4 - A3)
-				v = A3 + math.Log1p(e)
+				v = A3 + math.Log(1+e)
 				w4 = e / (1 + e)
 			} else {
 				e := math.Exp(A3 - A4)
-				v = A4 + math.Log1p(e)
+				v = A4 + math.Log(1+e)
 				w4 = 1 / (1 + e)
 			}
 			w3 := 1 - w4
@@ -205,6 +207,14 @@ func FitBGNBD(ctx context.Context, freq, rec, T, weights []float64, opt *Options
 	}
 	l := newNBDLik(c, false, o.Workers)
 	init, alt := nbdStarts(c)
+	if len(c.x) > warmRows && o.Init == nil {
+		sub := c.subsample(len(c.x) / (warmRows / 3))
+		so := o
+		so.SkipStdErr = true
+		if r, err := minimize(ctx, "bgnbd", BGNBDParams, init, alt, sub.total, newNBDLik(sub, false, o.Workers).eval, so); err == nil && r.Converged {
+			init, alt = r.Params, init
+		}
+	}
 	rep, err := minimize(ctx, "bgnbd", BGNBDParams, init, alt, c.total, l.eval, o)
 	if err != nil {
 		return BGNBD{}, nil, err
@@ -226,6 +236,14 @@ func FitMBGNBD(ctx context.Context, freq, rec, T, weights []float64, opt *Option
 	}
 	l := newNBDLik(c, true, o.Workers)
 	init, alt := nbdStarts(c)
+	if len(c.x) > warmRows && o.Init == nil {
+		sub := c.subsample(len(c.x) / (warmRows / 3))
+		so := o
+		so.SkipStdErr = true
+		if r, err := minimize(ctx, "mbgnbd", BGNBDParams, init, alt, sub.total, newNBDLik(sub, true, o.Workers).eval, so); err == nil && r.Converged {
+			init, alt = r.Params, init
+		}
+	}
 	rep, err := minimize(ctx, "mbgnbd", MBGNBDParams, init, alt, c.total, l.eval, o)
 	if err != nil {
 		return MBGNBD{}, nil, err
@@ -267,7 +285,10 @@ func (m BGNBD) PAlive(x, tx, T float64) float64 {
 	if x == 0 {
 		return 1
 	}
-	d := math.Log(m.A/(m.B+x-1)) + (m.R+x)*(math.Log(m.Alpha+T)-math.Log(m.Alpha+tx))
+	d := math.Log(m.A/(m.B+x-1)*math.Pow((m.Alpha+T)/(m.Alpha+tx), m.R+x))
+	if math.IsInf(d, 0) || d == 0 {
+		d = math.Log(m.A/(m.B+x-1)) + (m.R+x)*(math.Log(m.Alpha+T)-math.Log(m.Alpha+tx))
+	}
 	return logistic(-d)
 }
 

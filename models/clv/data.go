@@ -83,7 +83,7 @@ func compressRFM(freq, rec, T, weights []float64, workers int) (*compressed, err
 	}
 	nch := (n + compressChunk - 1) / compressChunk
 	type part struct {
-		keys []rowKey
+		keys []float64 // x, tx, T per distinct row
 		w    []float64
 		err  error
 	}
@@ -96,7 +96,7 @@ func compressRFM(freq, rec, T, weights []float64, workers int) (*compressed, err
 		go func(c int) {
 			defer func() { <-sem; wg.Done() }()
 			lo, hi := c*compressChunk, min((c+1)*compressChunk, n)
-			idx := make(map[rowKey]int32, 1024)
+			tab := newRowTable(3, 4096)
 			p := &parts[c]
 			for i := lo; i < hi; i++ {
 				x, tx, t := freq[i], rec[i], T[i]
@@ -115,16 +115,13 @@ func compressRFM(freq, rec, T, weights []float64, workers int) (*compressed, err
 						return
 					}
 				}
-				k := rowKey{x, tx, t}
-				j, ok := idx[k]
-				if !ok {
-					j = int32(len(p.keys))
-					idx[k] = j
-					p.keys = append(p.keys, k)
+				j, added := tab.find(x, tx, t)
+				if added {
 					p.w = append(p.w, 0)
 				}
 				p.w[j] += w
 			}
+			p.keys = tab.keys
 		}(c)
 	}
 	wg.Wait()
@@ -135,19 +132,21 @@ func compressRFM(freq, rec, T, weights []float64, workers int) (*compressed, err
 	}
 	cp := &compressed{}
 	if nch == 1 {
-		for j, k := range parts[0].keys {
-			cp.add(k, parts[0].w[j])
+		k := parts[0].keys
+		for j := range parts[0].w {
+			cp.add(rowKey{k[3*j], k[3*j+1], k[3*j+2]}, parts[0].w[j])
 		}
 	} else {
-		idx := make(map[rowKey]int32, len(parts[0].keys)*2)
+		tab := newRowTable(3, len(parts[0].w)*2)
 		for c := range parts {
-			for j, k := range parts[c].keys {
-				if r, ok := idx[k]; ok {
-					cp.w[r] += parts[c].w[j]
-					continue
+			k := parts[c].keys
+			for j, w := range parts[c].w {
+				r, added := tab.find(k[3*j], k[3*j+1], k[3*j+2])
+				if added {
+					cp.add(rowKey{k[3*j], k[3*j+1], k[3*j+2]}, w)
+				} else {
+					cp.w[r] += w
 				}
-				idx[k] = int32(len(cp.x))
-				cp.add(k, parts[c].w[j])
 			}
 		}
 	}
@@ -204,3 +203,18 @@ func distinct(v []float64) ([]float64, []int32) {
 	}
 	return vals, idx
 }
+
+// subsample returns every step-th distinct row (weights kept): an unbiased
+// estimate of the total likelihood on far fewer rows, used for warm starts.
+func (c *compressed) subsample(step int) *compressed {
+	s := &compressed{}
+	for i := 0; i < len(c.x); i += step {
+		s.add(rowKey{c.x[i], c.tx[i], c.T[i]}, c.w[i])
+	}
+	s.index()
+	return s
+}
+
+// warmRows is the number of distinct rows above which a fit first runs on a
+// subsample and starts the full fit from its estimate.
+const warmRows = 60000

@@ -227,11 +227,11 @@ func runBFGS(ctx context.Context, g objective, init []float64, o Options, rep *R
 		},
 	}
 	settings := &optimize.Settings{
-		GradientThreshold: 1e-9,
+		GradientThreshold: 1e-8,
 		MajorIterations:   o.MaxIterations,
 		Converger:         &optimize.FunctionConverge{Absolute: 1e-13, Relative: 1e-13, Iterations: 20},
 	}
-	res, err := optimize.Minimize(p, x0, settings, &optimize.BFGS{})
+	res, err := optimize.Minimize(p, x0, settings, &optimize.BFGS{Linesearcher: &optimize.MoreThuente{}})
 	if cerr := ctx.Err(); cerr != nil {
 		return nil, fmt.Errorf("fitting %s: %w", rep.Model, cerr)
 	}

@@ -143,7 +143,23 @@ func FitGammaGamma(ctx context.Context, freq, monetary, weights []float64, opt *
 		mean += l.w[i] * z
 	}
 	mean /= l.total
-	rep, err := minimize(ctx, "gammagamma", GammaGammaParams, []float64{1, 1, mean}, []float64{5, 3, mean * 2}, l.total, l.eval, o)
+	init, alt := []float64{1, 1, mean}, []float64{5, 3, mean * 2}
+	if len(l.x) > warmRows && o.Init == nil {
+		// warm start from every k-th repeat buyer
+		step := len(l.x) / (warmRows / 3)
+		var sf, sm, sw []float64
+		for i := 0; i < len(l.x); i += step {
+			sf, sm, sw = append(sf, l.x[i]), append(sm, l.z[i]), append(sw, l.w[i])
+		}
+		if sub, err := newGGLik(sf, sm, sw, o.Workers); err == nil {
+			so := o
+			so.SkipStdErr = true
+			if r, err := minimize(ctx, "gammagamma", GammaGammaParams, init, alt, sub.total, sub.eval, so); err == nil && r.Converged {
+				init, alt = r.Params, init
+			}
+		}
+	}
+	rep, err := minimize(ctx, "gammagamma", GammaGammaParams, init, alt, l.total, l.eval, o)
 	if err != nil {
 		return GammaGamma{}, nil, err
 	}

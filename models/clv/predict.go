@@ -13,7 +13,7 @@ type PurchaseModel interface {
 	// ExpectedPurchases returns E[X(t) | x, t_x, T], purchases in the next t.
 	ExpectedPurchases(t, x, tx, T float64) float64
 	// NextPurchase returns the median time after T to the next purchase of a
-	// customer who is alive at T.
+	// customer who is alive at T. It must depend on (x, T) only.
 	NextPurchase(x, tx, T float64) float64
 	// numer is the t_x-free factor: ExpectedPurchases = numer · PAlive.
 	numer(t, x, T float64) float64
@@ -131,26 +131,28 @@ func Predict(dst *Predictions, m PurchaseModel, gg *GammaGamma, freq, rec, T, mo
 		go func(w int) {
 			defer func() { done <- w }()
 			lo, hi := w*per, min((w+1)*per, n)
-			type pair struct{ x, T float64 }
-			type vals struct{ h, f float64 }
-			cache := make(map[pair]vals, 256)
+			type vals struct{ h, f, next float64 }
+			tab := newRowTable(2, 1024)
+			var cache []vals
 			for i := lo; i < hi; i++ {
 				x, tx, t := freq[i], rec[i], T[i]
 				if err := validateRFM(i, x, tx, t); err != nil {
 					errs[w] = err
 					return
 				}
-				k := pair{x, t}
-				v, ok := cache[k]
-				if !ok {
+				j, added := tab.find(x, t, 0)
+				if added {
+					var v vals
 					if dst.ExpectedPurchases != nil {
 						v.h = m.numer(horizon, x, t)
 					}
 					if dst.CLV != nil {
 						v.f = clvFactor(m, c, x, t)
 					}
-					cache[k] = v
+					v.next = m.NextPurchase(x, tx, t) // depends on (x, T) only
+					cache = append(cache, v)
 				}
+				v := cache[j]
 				pa := m.PAlive(x, tx, t)
 				if dst.PAlive != nil {
 					dst.PAlive[i] = pa
@@ -159,7 +161,7 @@ func Predict(dst *Predictions, m PurchaseModel, gg *GammaGamma, freq, rec, T, mo
 					dst.ExpectedPurchases[i] = v.h * pa
 				}
 				if dst.NextPurchase != nil {
-					dst.NextPurchase[i] = m.NextPurchase(x, tx, t)
+					dst.NextPurchase[i] = v.next
 				}
 				if needSpend {
 					z := monetary[i]
