@@ -2,6 +2,7 @@ package features
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -107,7 +108,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	if unit != 0 {
 		n, err := strconv.ParseFloat(s[:len(s)-1], 64)
-		if err != nil {
+		if err != nil || math.IsNaN(n) || math.Abs(n*float64(unit)) >= math.MaxInt64 {
 			return 0, fmt.Errorf("%q is not a duration like 90d", s)
 		}
 		return time.Duration(n * float64(unit)), nil
