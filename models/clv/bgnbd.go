@@ -285,10 +285,7 @@ func (m BGNBD) PAlive(x, tx, T float64) float64 {
 	if x == 0 {
 		return 1
 	}
-	d := math.Log(m.A/(m.B+x-1)*math.Pow((m.Alpha+T)/(m.Alpha+tx), m.R+x))
-	if math.IsInf(d, 0) || d == 0 {
-		d = math.Log(m.A/(m.B+x-1)) + (m.R+x)*(math.Log(m.Alpha+T)-math.Log(m.Alpha+tx))
-	}
+	d := math.Log(m.A/(m.B+x-1)) + (m.R+x)*math.Log((m.Alpha+T)/(m.Alpha+tx))
 	return logistic(-d)
 }
 
