@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
@@ -106,4 +108,38 @@ func ReadIPCRows(path string) (int64, *arrow.Schema, error) {
 		n += rec.NumRows()
 	}
 	return n, r.Schema(), nil
+}
+
+// clvColumns are the CLV predictions among the risk-list columns.
+var clvColumns = []string{"customer_id", "as_of", "p_alive", "expected_purchases", "predicted_clv", "historic_clv", "expected_next_order_date", "value_at_risk"}
+
+// ExportCLV writes the CLV predictions of a scores file (customer_id,
+// as_of, p_alive, expected_purchases, predicted_clv, historic_clv,
+// expected_next_order_date, value_at_risk) as clv.parquet and clv.arrow.
+func ExportCLV(ctx context.Context, scoresPath, dir string) (Export, error) {
+	t, err := readColumns(ctx, scoresPath, clvColumns)
+	if err != nil {
+		return Export{Name: "clv"}, fmt.Errorf("export clv: %w", err)
+	}
+	defer t.Release()
+	tmp := filepath.Join(dir, ".clv-src.parquet")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Export{Name: "clv"}, err
+	}
+	err = atomicWrite(tmp, func(f *os.File) error {
+		w, err := pqarrow.NewFileWriter(t.Schema(), noClose{f}, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd)), pqarrow.DefaultWriterProps())
+		if err != nil {
+			return err
+		}
+		if err := w.WriteTable(t, 1<<16); err != nil {
+			w.Close()
+			return err
+		}
+		return w.Close()
+	})
+	if err != nil {
+		return Export{Name: "clv"}, fmt.Errorf("export clv: %w", err)
+	}
+	defer os.Remove(tmp)
+	return ExportForNotebooks(ctx, tmp, dir, "clv")
 }

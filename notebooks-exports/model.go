@@ -294,21 +294,15 @@ func (c *shapChart) SVG() string {
 	for r, j := range c.rows {
 		y := padT + (float64(r)+0.5)*h
 		fmt.Fprintf(&b, `<text x="%s" y="%s" %s font-size="10" fill="%s" text-anchor="end">%s</text>`, ff(left-6), ff(y+3), fontAttrs, text, esc(trunc(c.s.Names[j], 26)))
-		vals := c.s.Value[j]
-		vlo, vhi := math.Inf(1), math.Inf(-1)
-		for _, v := range vals {
-			if isFinite(v) {
-				vlo, vhi = math.Min(vlo, v), math.Max(vhi, v)
-			}
-		}
-		vlo, vhi = fixRange(vlo, vhi)
+		// colour by the value's rank among the sample (robust to long tails)
+		rank := ranks(c.s.Value[j])
 		for i, ct := range c.s.Contrib[j] {
 			if !isFinite(ct) {
 				continue
 			}
 			col := "#999999"
-			if i < len(vals) && isFinite(vals[i]) {
-				t := (vals[i] - vlo) / (vhi - vlo)
+			if i < len(rank) && isFinite(rank[i]) {
+				t := rank[i]
 				col = fmt.Sprintf("#%02x%02x%02x", int(30+t*200), int(100-t*60), int(230-t*200))
 			}
 			jit := (float64((i*2654435761)%1000)/1000 - 0.5) * h * 0.6
@@ -352,4 +346,35 @@ func f2(v float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f", v)
+}
+
+// ranks maps each finite value to its mid-rank share in [0, 1] (NaN stays NaN).
+func ranks(v []float64) []float64 {
+	idx := make([]int, 0, len(v))
+	for i, x := range v {
+		if isFinite(x) {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return v[idx[a]] < v[idx[b]] })
+	out := make([]float64, len(v))
+	for i := range out {
+		out[i] = math.NaN()
+	}
+	n := len(idx)
+	for k := 0; k < n; {
+		m := k
+		for m < n && v[idx[m]] == v[idx[k]] {
+			m++
+		}
+		r := 0.5
+		if n > 1 {
+			r = (float64(k+m-1) / 2) / float64(n-1)
+		}
+		for q := k; q < m; q++ {
+			out[idx[q]] = r
+		}
+		k = m
+	}
+	return out
 }

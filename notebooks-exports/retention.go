@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -159,6 +160,8 @@ type RetentionInput struct {
 	Cohorts *CohortTable
 	Scores  *ScoreColumns
 	Holdout []HoldoutRow
+	// HoldoutNote describes the holdout check (model, periods) or why there is none.
+	HoldoutNote string
 	// Currency labels money (default "").
 	Currency string
 }
@@ -253,6 +256,9 @@ func Retention(in RetentionInput) *Report {
 		}
 		r.Sections = append(r.Sections, Section{Title: "Value and risk", Text: fmt.Sprintf("Historic CLV to date: %s. Predicted CLV and value at risk come from tonight's scores.", money(hist, in.Currency)), Figures: figs})
 	}
+	if len(in.Holdout) == 0 && in.HoldoutNote != "" {
+		r.Sections = append(r.Sections, Section{Title: "CLV model check (calibration / holdout)", Text: in.HoldoutNote})
+	}
 	if len(in.Holdout) > 0 {
 		var x, act, pred, cust []float64
 		for _, h := range in.Holdout {
@@ -264,7 +270,7 @@ func Retention(in RetentionInput) *Report {
 		ch := NewLineChart("BG/NBD: holdout purchases by calibration frequency", "purchases in calibration", "mean purchases in holdout",
 			Series{Name: "actual", X: x, Y: act, Points: true}, Series{Name: "predicted", X: x, Y: pred, Dashed: true})
 		r.Sections = append(r.Sections, Section{Title: "CLV model check (calibration / holdout)",
-			Text:    "Customers grouped by how often they bought in the calibration period; the model's expected purchases in the holdout against what they actually bought.",
+			Text:    strings.TrimSpace("Customers grouped by how often they bought in the calibration period; the model's expected purchases in the holdout against what they actually bought.\n\n" + in.HoldoutNote),
 			Figures: []Figure{{Name: "bgnbd_holdout", Chart: ch, Data: &Table{Columns: []Column{F("frequency", x), F("customers", cust), F("actual", act), F("predicted", pred)}}}}})
 	}
 	return r

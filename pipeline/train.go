@@ -72,7 +72,9 @@ type TrainSummary struct {
 	Champion bool            `json:"champion"`
 	Decision *churn.Decision `json:"decision,omitempty"`
 	Curves   *eval.Curves    `json:"-"`
-	Seconds  float64         `json:"seconds"`
+	// EvalPath is the evaluation data behind the model report (train without --cv).
+	EvalPath string  `json:"eval_path,omitempty"`
+	Seconds  float64 `json:"seconds"`
 }
 
 // Metric is a float64 that encodes NaN (an undefined metric) as null.
@@ -352,6 +354,17 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 			return nil, err
 		}
 	}
+	// The model report's data: the backtest's customers scored by the
+	// backtest model, explained by the final model.
+	ed := newEvalData(m, bt.ds, bt.p, ds.Names, mc.Seed)
+	ed.ModelID, ed.Model, ed.AsOf, ed.EvaluatedAt = art.ID, mc.Kind, s.AsOf, evalAt.Format(time.DateOnly)
+	if championID != "" && !math.IsNaN(championAUC) {
+		ed.ChampionID, ed.ChampionAUC = championID, &championAUC
+	}
+	if err := writeEvalData(EvalPath(cfg, art.ID), ed); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	s.EvalPath = EvalPath(cfg, art.ID)
 	opts.logf("train: %s saved to %s; champion: %v (%s)", art.ID, path, d.Promote, d.Reason)
 	s.setReport(bt.rep)
 	s.EvaluatedAt = evalAt.Format(time.DateOnly)
@@ -384,6 +397,7 @@ type backtestResult struct {
 	cuts   []time.Time
 	rows   int
 	curves *eval.Curves
+	p      []float64 // the evaluated customers' probabilities
 }
 
 // backtest fits mc on the cutoffs whose horizon ended by evalAt and scores
@@ -413,7 +427,7 @@ func backtest(ctx context.Context, cfg *Config, mc churn.Config, evalAt time.Tim
 	p := make([]float64, test.Rows())
 	m.PredictProba(test.X, p)
 	c := eval.ComputeCurves(test.Y, p)
-	return &backtestResult{rep: eval.Evaluate(test.Y, p), ds: test, schema: FeatureSchema(f), cuts: cuts, rows: len(trRows), curves: &c}, nil
+	return &backtestResult{rep: eval.Evaluate(test.Y, p), ds: test, schema: FeatureSchema(f), cuts: cuts, rows: len(trRows), curves: &c, p: p}, nil
 }
 
 // Backtest is `retain backtest`: fit the configured model on the cutoffs

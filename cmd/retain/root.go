@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newPublishCmd(),
 		newServeCmd(),
 		newTokensCmd(),
+		newReportCmd(),
 	)
 	return root
 }
