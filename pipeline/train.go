@@ -73,8 +73,10 @@ type TrainSummary struct {
 	Decision *churn.Decision `json:"decision,omitempty"`
 	Curves   *eval.Curves    `json:"-"`
 	// EvalPath is the evaluation data behind the model report (train without --cv).
-	EvalPath string  `json:"eval_path,omitempty"`
-	Seconds  float64 `json:"seconds"`
+	EvalPath string `json:"eval_path,omitempty"`
+	// ReportHTML is the model report written by the CLI.
+	ReportHTML string  `json:"report_html,omitempty"`
+	Seconds    float64 `json:"seconds"`
 }
 
 // Metric is a float64 that encodes NaN (an undefined metric) as null.

@@ -289,3 +289,16 @@ func successOutcome(o string) bool {
 	}
 	return false
 }
+
+// writeTrainReport writes the model report of a freshly trained model to
+// <data_dir>/reports/<model id>/ and returns the HTML path.
+func writeTrainReport(ctx context.Context, cfg *pipeline.Config, s *pipeline.TrainSummary) (string, error) {
+	ed, err := pipeline.ReadEvalData(s.EvalPath)
+	if err != nil {
+		return "", err
+	}
+	asOf, _ := pipeline.ParseAsOf(s.AsOf)
+	r := modelReport(ed, asOf, "", cfg.Scoring)
+	r.Generated = time.Now()
+	return r.Write(ctx, filepath.Join(cfg.DataDir, "reports", s.ModelID, "model"))
+}

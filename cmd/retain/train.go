@@ -214,6 +214,14 @@ func trainConfig(cmd *cobra.Command, cfgPath, asOf, model string, cv int, asJSON
 		pr.Printf("%s trained for %s on cutoffs %v; backtest at %s: AUC %.4f  PR-AUC %.4f  ECE %.4f  lift@10%% %.2f; champion: %v",
 			s.ModelID, s.AsOf, s.TrainCutoffs, s.EvaluatedAt, s.AUC, s.PRAUC, s.ECE, s.LiftAt10, s.Champion)
 	}
+	if s.EvalPath != "" {
+		if path, err := writeTrainReport(cmd.Context(), cfg, s); err != nil {
+			pr.Printf("train: model report not written: %v", err)
+		} else {
+			s.ReportHTML = path
+			pr.Printf("model report: %s", path)
+		}
+	}
 	if asJSON {
 		return printJSON(cmd.OutOrStdout(), s)
 	}
