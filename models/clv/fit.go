@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -265,11 +266,15 @@ func runBFGS(ctx context.Context, g objective, init []float64, o Options, rep *R
 	case res != nil && (res.Status == optimize.IterationLimit || res.Status == optimize.FunctionEvaluationLimit):
 		rep.Converged = false
 	}
+	var edge []string
 	for i, v := range xb {
 		if math.Abs(v) >= edgeLog {
-			rep.Converged = false
-			status += fmt.Sprintf("; %s ran off to %.3g: the data do not identify the model (the likelihood keeps rising towards a degenerate limit)", rep.ParamNames[i], math.Exp(v))
+			edge = append(edge, fmt.Sprintf("%s=%.3g", rep.ParamNames[i], math.Exp(v)))
 		}
+	}
+	if len(edge) > 0 {
+		rep.Converged = false
+		status += fmt.Sprintf("; %s ran off towards 0 or ∞: the data do not identify the model (the likelihood keeps rising towards a degenerate limit)", strings.Join(edge, ", "))
 	}
 	if err != nil && errors.Is(err, context.Canceled) {
 		rep.Converged = false
