@@ -2,10 +2,10 @@ package datasets
 
 import (
 	"bufio"
-	"slices"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"unsafe"
 )
 
