@@ -196,7 +196,9 @@ func newTableReader(r io.Reader) (*tableReader, error) {
 func (t *tableReader) next() ([]string, error) {
 	if t.csv != nil {
 		rec, err := t.csv.Read()
-		t.line, _ = t.csv.FieldPos(0)
+		if err == nil && len(rec) > 0 {
+			t.line, _ = t.csv.FieldPos(0)
+		}
 		return rec, err
 	}
 	for t.sc.Scan() {
@@ -347,6 +349,9 @@ func readSummaryCSV(path string) (*rfmData, error) {
 			}
 			if err != nil {
 				return nil, &clv.InputError{Msg: fmt.Sprintf("%s: %v", path, err)}
+			}
+			if cS >= len(rec) {
+				return nil, &clv.InputError{Msg: fmt.Sprintf("%s line %d: missing column %s", path, line, hdr[cS])}
 			}
 			v, err := strconv.ParseFloat(strings.TrimSpace(rec[cS]), 64)
 			if err != nil {
