@@ -272,6 +272,7 @@ func (tc *tableCols) nRuns() int { return len(tc.runs) - 1 }
 type ordersCols struct {
 	tableCols
 	amount, qty, discount      []float64
+	lines                      []float64
 	returned                   []int8
 	product, category, channel []int32
 }
@@ -373,6 +374,9 @@ func (w *worker) load(ctx context.Context, s int) error {
 				return err
 			}
 			if o.qty, err = r.floatsPages("quantity", o.qty); err != nil {
+				return err
+			}
+			if o.lines, err = r.floatsPages("lines", o.lines); err != nil {
 				return err
 			}
 			if o.discount, err = r.floatsPages("discount", o.discount); err != nil {
@@ -839,6 +843,11 @@ func (w *worker) orders(D int64, a, b int, row []float64) (eligible bool, label 
 		discKnown, discN  float64
 		discSum, discAmt  float64
 		qN, qSum          float64
+		lN, lSum          float64 // orders with a line count, their lines
+		iplN, iplSum      float64 // orders with quantity and lines: Σ quantity/lines
+		prN, prSum        float64 // orders with quantity > 0: Σ amount/quantity
+		firstLines        = math.NaN()
+		lastLines, lastQ  float64
 		chKnown, nCh      float64
 		lastCh            int32 = -1
 		touchedCh         []int32
@@ -933,10 +942,27 @@ func (w *worker) orders(D int64, a, b int, row []float64) (eligible bool, label 
 				discN++
 			}
 		}
-		if q := o.qty[i]; q == q {
+		q, l := o.qty[i], o.lines[i]
+		if q == q {
 			qN++
 			qSum += q
+			if q > 0 && o.amount[i] == o.amount[i] {
+				prN++
+				prSum += amt / q
+			}
 		}
+		if l == l {
+			lN++
+			lSum += l
+			if cntLife == 1 {
+				firstLines = l
+			}
+			if q == q && l > 0 {
+				iplN++
+				iplSum += q / l
+			}
+		}
+		lastLines, lastQ = l, q
 		if c := o.channel[i]; c >= 0 {
 			chKnown++
 			if w.seenChan[c] != gen {
@@ -1015,6 +1041,19 @@ func (w *worker) orders(D int64, a, b int, row []float64) (eligible bool, label 
 	if qN > 0 {
 		row[oQuantityMean] = qSum / qN
 	}
+	if lN > 0 {
+		row[oLinesMean] = lSum / lN
+		row[oLinesLife] = lSum
+	}
+	if iplN > 0 {
+		row[oItemsPerLineMean] = iplSum / iplN
+	}
+	if prN > 0 {
+		row[oItemPriceMean] = prSum / prN
+	}
+	row[oFirstOrderLines] = firstLines
+	row[oLastOrderLines] = lastLines
+	row[oLastOrderQuantity] = lastQ
 	if chKnown > 0 {
 		row[oDistinctChannels] = nCh
 		best := lastCh

@@ -84,6 +84,13 @@ const (
 	oDiscountShare
 	oDiscountedShare
 	oQuantityMean
+	oLinesMean
+	oLinesLife
+	oItemsPerLineMean
+	oItemPriceMean
+	oFirstOrderLines
+	oLastOrderLines
+	oLastOrderQuantity
 	oDistinctChannels
 	oMainChannel
 	oMainChannelShare
@@ -124,6 +131,13 @@ func ordersGroup() group {
 	d[oDiscountShare] = num("discount_share", "discount value divided by order value plus discount (null when no discount is recorded)", "lifetime", o)
 	d[oDiscountedShare] = num("discounted_orders_share", "share of orders with a discount (null when no discount is recorded)", "lifetime", o)
 	d[oQuantityMean] = num("quantity_mean", "mean items per order (null when quantity is never recorded)", "lifetime", o)
+	d[oLinesMean] = num("lines_mean", "mean order lines per order (null when line counts are never recorded)", "lifetime", o)
+	d[oLinesLife] = num("lines_lifetime", "order lines before the cutoff (null when line counts are never recorded)", "lifetime", o)
+	d[oItemsPerLineMean] = num("items_per_line_mean", "mean over orders of items per order line, quantity ÷ lines (null without both)", "lifetime", o)
+	d[oItemPriceMean] = num("item_price_mean", "mean over orders of the price per item, order value ÷ quantity (orders with quantity > 0; null without any)", "lifetime", o)
+	d[oFirstOrderLines] = num("first_order_lines", "order lines of the first order (null when not recorded)", "lifetime", o)
+	d[oLastOrderLines] = num("last_order_lines", "order lines of the latest order before the cutoff (null when not recorded)", "lifetime", o)
+	d[oLastOrderQuantity] = num("last_order_quantity", "items in the latest order before the cutoff (null when not recorded)", "lifetime", o)
 	d[oDistinctChannels] = num("distinct_channels", "distinct sales channels used (null when no order names a channel)", "lifetime", o)
 	d[oMainChannel] = cat("main_channel", "the sales channel used most (ties: the latest used)", "lifetime", o)
 	d[oMainChannelShare] = num("main_channel_share", "share of orders through the main channel", "lifetime", o)
