@@ -6,8 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // writeBenchCSV writes n order lines of n/20 customers (deterministic).
@@ -44,6 +52,81 @@ func BenchmarkExtractCSV(b *testing.B) {
 			path := filepath.Join(dir, "orders.csv")
 			writeBenchCSV(b, path, n)
 			src := Source{Format: "csv", Path: path, TimeFormat: "2006-01-02 15:04:05",
+				Columns: map[string]string{"customer_id": "customer_id", "order_id": "order_id", "ordered_at": "ordered_at", "amount": "quantity * unit_price", "quantity": "quantity", "product": "product"}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "data"), Force: true, Sources: map[Table]Source{Orders: src}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// writeBenchParquet writes the same order lines as writeBenchCSV as a
+// Parquet file (typed columns: times as timestamps, numbers as doubles).
+func writeBenchParquet(tb testing.TB, path string, n int) {
+	mem := memory.DefaultAllocator
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "order_id", Type: arrow.BinaryTypes.String},
+		{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "ordered_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+		{Name: "quantity", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "unit_price", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "product", Type: arrow.BinaryTypes.String},
+	}, nil)
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithMaxRowGroupLength(128<<10))
+	fw, err := pqarrow.NewFileWriter(schema, f, props, pqarrow.DefaultWriterProps())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	t0 := time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
+	x := uint64(88172645463325252)
+	flush := func() {
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		if err := fw.Write(rec); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		c := x % uint64(max(n/20, 1))
+		at := t0.Add(time.Duration(x%(3*365*86400)) * time.Second)
+		b.Field(0).(*array.StringBuilder).Append("o" + strconv.Itoa(i))
+		b.Field(1).(*array.StringBuilder).Append("c" + strconv.FormatUint(c, 10))
+		b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(at.UnixMicro()))
+		b.Field(3).(*array.Float64Builder).Append(float64(1 + x%5))
+		b.Field(4).(*array.Float64Builder).Append(float64(x%50) + float64(x%100)/100)
+		b.Field(5).(*array.StringBuilder).Append("p" + strconv.FormatUint(x%4000, 10))
+		if (i+1)%(64<<10) == 0 {
+			flush()
+		}
+	}
+	flush()
+	if err := fw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkExtractParquet is BenchmarkExtractCSV from a Parquet source.
+func BenchmarkExtractParquet(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			path := filepath.Join(dir, "orders.parquet")
+			writeBenchParquet(b, path, n)
+			src := Source{Format: "parquet", Path: path,
 				Columns: map[string]string{"customer_id": "customer_id", "order_id": "order_id", "ordered_at": "ordered_at", "amount": "quantity * unit_price", "quantity": "quantity", "product": "product"}}
 			b.ReportAllocs()
 			b.ResetTimer()

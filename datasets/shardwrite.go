@@ -202,17 +202,14 @@ func sortShard(b *block, p *tablePlan) (perm []int32, starts []int32) {
 	return perm, starts
 }
 
-// permute returns a new block holding b's rows in perm order, so later
-// passes read sequentially. It consumes b (its columns are freed).
-func permute(b *block, perm []int32, p *tablePlan) *block {
+// permuteCols returns a block holding b's columns k with want[k] (the
+// others empty) in perm order, so roll-up reads them sequentially. Columns
+// not wanted are read straight from b through perm when written.
+func permuteCols(b *block, perm []int32, p *tablePlan, want []bool) *block {
 	out := newBlock(len(p.cols))
 	out.n = len(perm)
-	out.line = make([]int64, len(perm))
-	for j, r := range perm {
-		out.line[j] = b.line[r]
-	}
 	for k, ok := range p.present {
-		if !ok {
+		if !ok || !want[k] {
 			continue
 		}
 		s, d := &b.cols[k], &out.cols[k]
@@ -239,7 +236,6 @@ func permute(b *block, perm []int32, p *tablePlan) *block {
 				d.i[j] = s.i[r]
 			}
 		}
-		b.cols[k] = colBuf{} // b is consumed: free each column once copied
 	}
 	return out
 }
@@ -247,32 +243,24 @@ func permute(b *block, perm []int32, p *tablePlan) *block {
 // rollup folds order lines with the same (customer, order_id) into one
 // order: the earliest line leads; amount, quantity and discount are summed,
 // returned is true if any line was, lines and distinct_products are counted.
-// b is sorted (rows of customer c are starts[c]..starts[c+1]). It returns
-// the lead rows and the overridden columns (indexed like b.cols, nil when
-// not overridden) in output order.
-func rollup(b *block, p *tablePlan, starts []int32) ([]int32, []*colBuf) {
+// Sorted position i is row perm[i] of b (rows of customer c are at
+// positions starts[c]..starts[c+1]); sb holds order_id and product in sorted
+// order. It returns the lead rows (sorted positions) and the overridden
+// columns (indexed like b.cols, nil when not overridden) in output order.
+//
+// The first pass only groups lines (the output order of each row) and
+// counts lines and distinct products; the summed columns are built in a
+// second pass, and only when some order has more than one line: when every
+// line is its own order the source columns are written as they are.
+func rollup(b, sb *block, perm []int32, p *tablePlan, starts []int32) ([]int32, []*colBuf) {
 	oidx := indexOf(p.spec, "order_id")
-	oid := &b.cols[oidx]
-	var sum []int
-	for _, n := range []string{"amount", "quantity", "discount"} {
-		if k := indexOf(p.spec, n); p.present[k] {
-			sum = append(sum, k)
-		}
-	}
+	oid := &sb.cols[oidx]
 	ret, prod := indexOf(p.spec, "returned"), indexOf(p.spec, "product")
 	hasRet, hasProd := p.present[ret], p.present[prod]
-	over := make([]*colBuf, len(p.cols))
-	for _, k := range sum {
-		over[k] = &colBuf{f: make([]float64, 0, b.n), null: make([]bool, 0, b.n)}
-	}
-	if hasRet {
-		over[ret] = &colBuf{i: make([]int64, 0, b.n), null: make([]bool, 0, b.n)}
-	}
-	linesC := &colBuf{i: make([]int64, 0, b.n), null: make([]bool, 0, b.n)}
-	distC := &colBuf{i: make([]int64, 0, b.n), null: make([]bool, 0, b.n)}
-	over[indexOf(p.spec, "lines")] = linesC
-	over[indexOf(p.spec, "distinct_products")] = distC
+	lines := make([]int64, 0, b.n)
+	dist := make([]int64, 0, b.n)
 	lead := make([]int32, 0, b.n)
+	outOf := make([]int32, b.n) // output order of each row's order
 	type outOrder struct {
 		id    []byte
 		out   int
@@ -282,7 +270,7 @@ func rollup(b *block, p *tablePlan, starts []int32) ([]int32, []*colBuf) {
 	var big map[string]int
 	var prodC *colBuf
 	if hasProd {
-		prodC = &b.cols[prod]
+		prodC = &sb.cols[prod]
 	}
 	for c := 0; c+1 < len(starts); c++ {
 		cur = cur[:0]
@@ -298,7 +286,8 @@ func rollup(b *block, p *tablePlan, starts []int32) ([]int32, []*colBuf) {
 					}
 				} else {
 					for j := len(cur) - 1; j >= 0; j-- {
-						if len(cur[j].id) == len(id) && cur[j].id != nil && bytes.Equal(cur[j].id, id) {
+						q := cur[j].id
+						if len(q) == len(id) && q[len(q)-1] == id[len(id)-1] && bytes.Equal(q, id) {
 							found = j
 							break
 						}
@@ -307,25 +296,16 @@ func rollup(b *block, p *tablePlan, starts []int32) ([]int32, []*colBuf) {
 			}
 			if found < 0 {
 				o := outOrder{out: len(lead), id: id}
+				outOf[r] = int32(len(lead))
 				lead = append(lead, int32(r))
-				for _, k := range sum {
-					over[k].f = append(over[k].f, b.cols[k].f[r])
-					over[k].null = append(over[k].null, b.cols[k].null[r])
-				}
-				if hasRet {
-					over[ret].i = append(over[ret].i, b.cols[ret].i[r])
-					over[ret].null = append(over[ret].null, b.cols[ret].null[r])
-				}
-				linesC.i = append(linesC.i, 1)
-				linesC.null = append(linesC.null, false)
+				lines = append(lines, 1)
 				np := int64(0)
 				if hasProd && !prodC.null[r] {
 					o.prods = append(o.prods, prodC.str(r))
 					np = 1
 				}
-				distC.i = append(distC.i, np)
-				distC.null = append(distC.null, !hasProd)
-				if id == nil {
+				dist = append(dist, np)
+				if len(id) == 0 {
 					continue // a line without an order id is its own order
 				}
 				cur = append(cur, o)
@@ -340,21 +320,8 @@ func rollup(b *block, p *tablePlan, starts []int32) ([]int32, []*colBuf) {
 				continue
 			}
 			o := &cur[found]
-			for _, k := range sum {
-				ob := over[k]
-				if !b.cols[k].null[r] {
-					if ob.null[o.out] {
-						ob.null[o.out] = false
-						ob.f[o.out] = 0
-					}
-					ob.f[o.out] += b.cols[k].f[r]
-				}
-			}
-			if hasRet && !b.cols[ret].null[r] {
-				over[ret].null[o.out] = false
-				over[ret].i[o.out] |= b.cols[ret].i[r]
-			}
-			linesC.i[o.out]++
+			outOf[r] = int32(o.out)
+			lines[o.out]++
 			if hasProd && !prodC.null[r] {
 				pv := prodC.str(r)
 				dup := false
@@ -366,10 +333,59 @@ func rollup(b *block, p *tablePlan, starts []int32) ([]int32, []*colBuf) {
 				}
 				if !dup {
 					o.prods = append(o.prods, pv)
-					distC.i[o.out]++
+					dist[o.out]++
 				}
 			}
 		}
+	}
+	over := make([]*colBuf, len(p.cols))
+	over[indexOf(p.spec, "lines")] = &colBuf{i: lines, null: make([]bool, len(lines))}
+	distNull := make([]bool, len(dist))
+	if !hasProd {
+		for i := range distNull {
+			distNull[i] = true
+		}
+	}
+	over[indexOf(p.spec, "distinct_products")] = &colBuf{i: dist, null: distNull}
+	if len(lead) == b.n {
+		return lead, over // no order has two lines: nothing to sum
+	}
+	for _, n := range []string{"amount", "quantity", "discount"} {
+		k := indexOf(p.spec, n)
+		if !p.present[k] {
+			continue
+		}
+		src := &b.cols[k]
+		ob := &colBuf{f: make([]float64, len(lead)), null: make([]bool, len(lead))}
+		for o, r := range lead {
+			ob.f[o], ob.null[o] = src.f[perm[r]], src.null[perm[r]]
+		}
+		for r, o := range outOf {
+			if lead[o] == int32(r) || src.null[perm[r]] {
+				continue
+			}
+			if ob.null[o] {
+				ob.null[o] = false
+				ob.f[o] = 0
+			}
+			ob.f[o] += src.f[perm[r]]
+		}
+		over[k] = ob
+	}
+	if hasRet {
+		src := &b.cols[ret]
+		ob := &colBuf{i: make([]int64, len(lead)), null: make([]bool, len(lead))}
+		for o, r := range lead {
+			ob.i[o], ob.null[o] = src.i[perm[r]], src.null[perm[r]]
+		}
+		for r, o := range outOf {
+			if lead[o] == int32(r) || src.null[perm[r]] {
+				continue
+			}
+			ob.null[o] = false
+			ob.i[o] |= src.i[perm[r]]
+		}
+		over[ret] = ob
 	}
 	return lead, over
 }
@@ -384,14 +400,16 @@ type shardResult struct {
 func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, error) {
 	res := shardResult{minT: math.MaxInt64, maxT: math.MinInt64}
 	perm, starts := sortShard(b, p)
-	b = permute(b, perm, p)
 	over := make([]*colBuf, len(p.cols))
 	if rollUp {
-		perm, over = rollup(b, p, starts)
-	} else {
-		for i := range perm {
-			perm[i] = int32(i)
+		want := make([]bool, len(p.cols))
+		want[indexOf(p.spec, "order_id")] = true
+		want[indexOf(p.spec, "product")] = true
+		lead, ov := rollup(b, permuteCols(b, perm, p, want), perm, p, starts)
+		for j, l := range lead {
+			lead[j] = perm[l] // the lead line's row in b
 		}
+		perm, over = lead, ov
 	}
 	res.rows = int64(len(perm))
 	schema := p.spec.ArrowSchema()

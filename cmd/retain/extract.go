@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -60,7 +61,7 @@ func newInitCmd() *cobra.Command {
 }
 
 func newExtractCmd() *cobra.Command {
-	var cfgPath string
+	var cfgPath, cpuProfile string
 	var force, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "extract --config FILE",
@@ -72,6 +73,17 @@ func newExtractCmd() *cobra.Command {
 			cfg, err := pipeline.Load(cfgPath)
 			if err != nil {
 				return err
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return usagef("extract: --cpuprofile: %v", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("extract: --cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
 			}
 			pr := newProgress()
 			sum, err := pipeline.Extract(cmd.Context(), cfg, pipeline.ExtractOptions{Force: force, Progress: pr.Printf})
@@ -87,6 +99,7 @@ func newExtractCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "config file (YAML)")
 	cmd.Flags().BoolVar(&force, "force", false, "extract even when the sources are unchanged")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the extract to this file (go tool pprof)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON summary object on stdout")
 	return cmd
 }
