@@ -420,6 +420,10 @@ func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, files ma
 				size += 4 * st.Size() // compressed Parquet expands
 			}
 		}
+		if 3*size+(16<<20) > cfg.MemoryBudget {
+			cfg.progress("extract %s: shard %d holds %d MB of rows, more than the %d MB memory budget allows: it is sorted alone, and peak memory grows with it (raise shards to bound it)",
+				p.table, s, size>>20, cfg.MemoryBudget>>20)
+		}
 		need := min(3*size+(16<<20), cfg.MemoryBudget)
 		mu.Lock()
 		for budget < need {
