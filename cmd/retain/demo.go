@@ -16,6 +16,7 @@ import (
 	"github.com/retainlab/retain/datasets/sample"
 	"github.com/retainlab/retain/datasets/synth"
 	"github.com/retainlab/retain/pipeline"
+	"github.com/retainlab/retain/stores"
 )
 
 // demo and generate.
@@ -161,6 +162,9 @@ type demoState struct {
 	cfg        *pipeline.Config
 	asOf       string // a sensible --as-of for the next commands
 
+	runID string              // the nightly run's id
+	top   []stores.RiskRecord // the top of the published risk list
+
 	pr      *progress
 	steps   []demoStepReport
 	outputs map[string]string // name → path, printed at the end
@@ -187,7 +191,10 @@ func demoSteps() []demoStep {
 		{"data", demoData},
 		{"config", demoConfig},
 		{"extract", demoExtract},
-		// next: features → train → score → publish → report
+		{"features", demoFeatures},
+		{"train", demoTrain},
+		{"nightly run", demoRun},
+		{"report", demoReport},
 	}
 }
 
@@ -348,7 +355,15 @@ retain command can use it with --config.`,
 			for _, k := range names {
 				st.pr.Printf("  %-10s %s", k, st.outputs[k])
 			}
-			st.pr.Printf("next: retain features --config %s --as-of %s", st.configPath, st.asOf)
+			if len(st.top) > 0 && !asJSON {
+				st.pr.Printf("demo: the 10 customers with the most value at risk tonight:")
+				printTopAtRisk(st.top)
+			}
+			st.pr.Printf("next:")
+			st.pr.Printf("  open %s", st.outputs["report"])
+			st.pr.Printf("  retain tokens create --config %s --name crm --scopes read,claim", st.configPath)
+			st.pr.Printf("  retain serve --config %s        # then GET /v1/risk-list with the token", st.configPath)
+			st.pr.Printf("  retain runs --config %s         # the run ledger", st.configPath)
 			if asJSON {
 				out := map[string]any{"dataset": st.dataset, "dir": st.dir, "config": st.configPath, "as_of": st.asOf,
 					"steps": st.steps, "outputs": st.outputs, "seconds": total}
