@@ -92,12 +92,28 @@ func Fit(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 // bendPenalties are the candidates of chooseBendPenalty.
 var bendPenalties = [...]float64{1, 10, 100}
 
+// maxBendRows bounds the rows used to choose the bend penalty.
+const maxBendRows = 12000
+
 // chooseBendPenalty picks the logistic regression's bend penalty with the
 // lowest 3-fold out-of-fold log loss on ds (ties: the stronger penalty).
 func chooseBendPenalty(ctx context.Context, ds *Dataset, cfg Config) (float64, error) {
 	best, bestLoss := 10.0, math.Inf(1)
 	c := cfg
 	c.Kind = "logreg"
+	// The choice needs the shape of the loss curve, not every row: above
+	// maxBendRows it is made on a seeded stratified sample (small tables,
+	// the usual case, use every row and are unaffected).
+	if n := ds.Rows(); n > maxBendRows {
+		folds := StratifiedFolds(ds.Y, (n+maxBendRows-1)/maxBendRows, rand.New(rand.NewPCG(cfg.Seed, 0x73616d70)))
+		var idx []int
+		for i, f := range folds {
+			if f == 0 {
+				idx = append(idx, i)
+			}
+		}
+		ds = ds.Subset(idx)
+	}
 	for k := len(bendPenalties) - 1; k >= 0; k-- {
 		c.LogReg.BendPenalty = bendPenalties[k]
 		oof, err := outOfFold(ctx, ds, c, 3, rand.New(rand.NewPCG(cfg.Seed, 0x62656e64)))

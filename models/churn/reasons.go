@@ -145,7 +145,9 @@ func (e *Explainer) phrase(X [][]float64, row, j int) string {
 func words(f FeatureInfo) string {
 	if f.Meaning != "" {
 		m := f.Meaning
-		if i := strings.Index(m, " (null"); i > 0 {
+		// Registry meanings carry fine print in parentheses (null rules,
+		// point-in-time caveats): a reason keeps only the plain words.
+		if i := strings.Index(m, " ("); i > 0 {
 			m = m[:i]
 		}
 		return m
