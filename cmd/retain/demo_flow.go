@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -122,5 +123,5 @@ func demoReport(ctx context.Context, st *demoState) (string, error) {
 		st.outputs["export_"+e.Name] = e.Parquet
 	}
 	st.facts["report"] = sum
-	return fmt.Sprintf("%d reports → %s; notebook exports in %s", len(sum.Reports), sum.Index, st.cfg.Resolve("exports")), nil
+	return fmt.Sprintf("%d reports → %s; notebook exports in %s", len(sum.Reports), sum.Index, filepath.Join(st.cfg.DataDir, "exports")), nil
 }

@@ -128,6 +128,15 @@ Indexed Job gives I in JOB_COMPLETION_INDEX); --until S stops after stage S.`,
 			if !asJSON {
 				pr.Printf("run %s succeeded in %.1fs (%s)", rep.RunID, rep.Seconds, rep.Dir)
 			}
+			// Every scoring run leaves its reports; a report failure is
+			// reported but does not fail the run that already published.
+			if plan.StageIndex(pipeline.StageScore) >= 0 {
+				if sum, err := writeRunReports(ctx, env.cfg, rep.RunID, "", pr.Printf); err != nil {
+					pr.Printf("run %s: reports not written: %v", rep.RunID, err)
+				} else {
+					pr.Printf("reports: %s", sum.Index)
+				}
+			}
 			return nil
 		},
 	}
