@@ -77,10 +77,19 @@ func blendParts(n int) []blendPart {
 
 const blendBagRows = 100_000
 
+// blendLogRegRows caps the rows the blend's logistic regression fits on.
+const blendLogRegRows = 20_000
+
 func (p blendPart) config(cfg Config) Config {
 	c := cfg
 	c.Kind = p.kind
 	c.Seed = cfg.Seed + 7919*p.seed
+	if p.kind == "logreg" && c.LogReg.MaxRows == 0 {
+		// The linear member's wide hinge design is memory-bound (rows ×
+		// columns per evaluation); in the blend it fits on a stratified
+		// sample, which costs it little and the trees nothing.
+		c.LogReg.MaxRows = blendLogRegRows
+	}
 	if c.GBDT.Seed != 0 {
 		c.GBDT.Seed += 7919 * p.seed
 	}

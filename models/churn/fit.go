@@ -104,16 +104,7 @@ func chooseBendPenalty(ctx context.Context, ds *Dataset, cfg Config) (float64, e
 	// The choice needs the shape of the loss curve, not every row: above
 	// maxBendRows it is made on a seeded stratified sample (small tables,
 	// the usual case, use every row and are unaffected).
-	if n := ds.Rows(); n > maxBendRows {
-		folds := StratifiedFolds(ds.Y, (n+maxBendRows-1)/maxBendRows, rand.New(rand.NewPCG(cfg.Seed, 0x73616d70)))
-		var idx []int
-		for i, f := range folds {
-			if f == 0 {
-				idx = append(idx, i)
-			}
-		}
-		ds = ds.Subset(idx)
-	}
+	ds = sampleRows(ds, maxBendRows, cfg.Seed, 0x73616d70)
 	for k := len(bendPenalties) - 1; k >= 0; k-- {
 		c.LogReg.BendPenalty = bendPenalties[k]
 		oof, err := outOfFold(ctx, ds, c, 3, rand.New(rand.NewPCG(cfg.Seed, 0x62656e64)))
@@ -155,7 +146,7 @@ func fitBase(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 	}
 	switch cfg.Kind {
 	case "logreg":
-		return FitLogReg(ctx, ds, cfg.LogReg)
+		return FitLogReg(ctx, sampleRows(ds, cfg.LogReg.MaxRows, cfg.Seed, 0x6c6f6772), cfg.LogReg)
 	case "gbdt":
 		g := cfg.GBDT
 		if g.Seed == 0 {
@@ -177,4 +168,21 @@ func decodeKind(kind string, body []byte) (Model, error) {
 		return m, nil
 	}
 	return nil, fmt.Errorf("unknown model kind %q", kind)
+}
+
+// sampleRows returns a seeded stratified sample of about max rows of ds (ds
+// itself when max ≤ 0 or ds is no larger).
+func sampleRows(ds *Dataset, max int, seed, salt uint64) *Dataset {
+	n := ds.Rows()
+	if max <= 0 || n <= max {
+		return ds
+	}
+	folds := StratifiedFolds(ds.Y, (n+max-1)/max, rand.New(rand.NewPCG(seed, salt)))
+	var idx []int
+	for i, f := range folds {
+		if f == 0 {
+			idx = append(idx, i)
+		}
+	}
+	return ds.Subset(idx)
 }

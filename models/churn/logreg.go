@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/optimize"
 )
 
@@ -19,6 +20,9 @@ type LogRegConfig struct {
 	C float64 `yaml:"c,omitempty" json:"c,omitempty"`
 	// MaxIter bounds the L-BFGS iterations (default 500).
 	MaxIter int `yaml:"max_iter,omitempty" json:"max_iter,omitempty"`
+	// MaxRows fits on a seeded stratified sample of about this many rows
+	// (0 = every row; the blend's member defaults to 20,000).
+	MaxRows int `yaml:"max_rows,omitempty" json:"max_rows,omitempty"`
 	// NoLogSkewed turns off the log1p transform of non-negative, strongly
 	// right-skewed numeric features (skewness > 2, e.g. spend and counts),
 	// which is on by default.
@@ -339,9 +343,8 @@ func FitLogReg(ctx context.Context, ds *Dataset, cfg LogRegConfig) (*LogReg, err
 			eta[i] = b
 		}
 		for c, z := range Z {
-			wc := x[c]
-			for i, v := range z {
-				eta[i] += wc * v
+			if wc := x[c]; wc != 0 {
+				floats.AddScaled(eta, wc, z) // SIMD axpy
 			}
 		}
 		var f float64
@@ -361,10 +364,7 @@ func FitLogReg(ctx context.Context, ds *Dataset, cfg LogRegConfig) (*LogReg, err
 			eta[i] = wi * (sigmoid(e) - y) // residual, reused below
 		}
 		for c, z := range Z {
-			var g float64
-			for i, v := range z {
-				g += eta[i] * v
-			}
+			g := floats.Dot(eta, z) // SIMD dot
 			grad[c] = g + pen[c]*x[c]
 			f += 0.5 * pen[c] * x[c] * x[c]
 		}
