@@ -400,6 +400,8 @@ type backtestResult struct {
 	rows   int
 	curves *eval.Curves
 	p      []float64 // the evaluated customers' probabilities
+	model  churn.Model
+	names  []string
 }
 
 // backtest fits mc on the cutoffs whose horizon ended by evalAt and scores
@@ -429,7 +431,7 @@ func backtest(ctx context.Context, cfg *Config, mc churn.Config, evalAt time.Tim
 	p := make([]float64, test.Rows())
 	m.PredictProba(test.X, p)
 	c := eval.ComputeCurves(test.Y, p)
-	return &backtestResult{rep: eval.Evaluate(test.Y, p), ds: test, schema: FeatureSchema(f), cuts: cuts, rows: len(trRows), curves: &c, p: p}, nil
+	return &backtestResult{rep: eval.Evaluate(test.Y, p), ds: test, schema: FeatureSchema(f), cuts: cuts, rows: len(trRows), curves: &c, p: p, model: m, names: f.Names}, nil
 }
 
 // Backtest is `retain backtest`: fit the configured model on the cutoffs
@@ -449,6 +451,14 @@ func Backtest(ctx context.Context, cfg *Config, opts BacktestOptions) (*TrainSum
 	s := &TrainSummary{Model: mc.Kind, AsOf: D.Format(time.DateOnly), EvaluatedAt: D.Format(time.DateOnly),
 		TrainCutoffs: dates(bt.cuts), TrainRows: bt.rows, Features: len(bt.schema), Curves: bt.curves}
 	s.setReport(bt.rep)
+	// The backtest's own model report data (the backtest model explains itself).
+	ed := newEvalData(bt.model, bt.ds, bt.p, bt.names, mc.Seed)
+	s.ModelID = fmt.Sprintf("backtest-%s-%s", s.EvaluatedAt, mc.Kind)
+	ed.ModelID, ed.Model, ed.AsOf, ed.EvaluatedAt = s.ModelID, mc.Kind, s.AsOf, s.EvaluatedAt
+	if err := writeEvalData(EvalPath(cfg, s.ModelID), ed); err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	s.EvalPath = EvalPath(cfg, s.ModelID)
 	s.Seconds = time.Since(start).Seconds()
 	return s, nil
 }

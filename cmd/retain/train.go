@@ -259,6 +259,12 @@ func newBacktestCmd() *cobra.Command {
 			}
 			pr.Printf("%s backtest at %s (trained on %v, %d rows): AUC %.4f  PR-AUC %.4f  log loss %.4f  Brier %.4f  ECE %.4f  lift@10%% %.2f  (%d customers, %d churned)",
 				s.Model, s.AsOf, s.TrainCutoffs, s.TrainRows, s.AUC, s.PRAUC, s.LogLoss, s.Brier, s.ECE, s.LiftAt10, s.N, s.Positives)
+			if path, err := writeTrainReport(cmd.Context(), cfg, s); err != nil {
+				pr.Printf("backtest: model report not written: %v", err)
+			} else {
+				s.ReportHTML = path
+				pr.Printf("model report: %s", path)
+			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), s)
 			}
