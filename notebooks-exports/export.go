@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -36,16 +35,18 @@ func ExportForNotebooks(ctx context.Context, src, dir, name string) (Export, err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return ex, fmt.Errorf("export folder: %w", err)
 	}
-	raw, err := os.ReadFile(src)
+	in, err := os.Open(src)
 	if err != nil {
 		return ex, fmt.Errorf("export %s: %w", name, err)
 	}
+	defer in.Close()
 	if filepath.Clean(src) != filepath.Clean(ex.Parquet) {
-		if err := atomicWrite(ex.Parquet, func(f *os.File) error { _, err := f.Write(raw); return err }); err != nil {
+		// Stream the copy; the Parquet reader below reads the source file itself.
+		if err := atomicWrite(ex.Parquet, func(f *os.File) error { _, err := io.Copy(f, in); return err }); err != nil {
 			return ex, err
 		}
 	}
-	rdr, err := file.NewParquetReader(strings.NewReader(string(raw)))
+	rdr, err := file.NewParquetReader(in)
 	if err != nil {
 		return ex, fmt.Errorf("export %s: read %s: %w", name, src, err)
 	}

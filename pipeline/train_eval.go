@@ -89,7 +89,7 @@ func writeEvalData(path string, ed *EvalData) error {
 	if err != nil {
 		return fmt.Errorf("evaluation data: %w", err)
 	}
-	return writeFileAtomic(path, raw)
+	return WriteFileAtomic(path, raw)
 }
 
 func nullable(v [][]float64) [][]*float64 {
@@ -137,27 +137,4 @@ func denull(v [][]*float64) [][]float64 {
 		}
 	}
 	return out
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
