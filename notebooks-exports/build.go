@@ -213,7 +213,7 @@ func FromSnapshot(ctx context.Context, snapshotDir string, asOf time.Time, holdo
 					continue
 				}
 				prevDay = day
-				if day <= calEndDay-1 || ts.Before(calEnd) {
+				if ts.Before(calEnd) {
 					if firstDay == math.MinInt64 {
 						firstDay = day
 					}
