@@ -18,6 +18,22 @@ import (
 // must build the same plan (same config, same stages) for the same arguments.
 type PlanFunc func(asOf time.Time, kind string) (*pipeline.Plan, error)
 
+// Reporter writes the reports of a scoring run that has just succeeded (the
+// same reports `retain run` leaves). jobs cannot import the reports package;
+// cmd/retain wires one in. A Reporter's error is recorded in the ledger (a
+// failed "report" row among the run's stages) and logged, but the run stays
+// succeeded and its job completes: the risk list is already published, and
+// `retain report --run ID` writes the reports again.
+type Reporter interface {
+	Report(ctx context.Context, plan *pipeline.Plan) error
+}
+
+// ReporterFunc adapts a function to Reporter.
+type ReporterFunc func(ctx context.Context, plan *pipeline.Plan) error
+
+// Report implements Reporter.
+func (f ReporterFunc) Report(ctx context.Context, plan *pipeline.Plan) error { return f(ctx, plan) }
+
 // Options configure a Node.
 type Options struct {
 	// Plans builds runs. Required.
@@ -45,6 +61,9 @@ type Options struct {
 	InsertOnly bool
 	// PollInterval is how often idle workers look for jobs (default 1 s; tests use less).
 	PollInterval time.Duration
+	// Reporter, when set, writes the reports of every scoring run this node
+	// finishes; optional.
+	Reporter Reporter
 }
 
 // Job kinds (stable: they are stored in the queue).

@@ -19,6 +19,8 @@ type ServiceOptions struct {
 	Logf func(format string, args ...any)
 	// Metrics receives run and stage metrics (default: a new registry).
 	Metrics *pipeline.Metrics
+	// Reporter writes each finished scoring run's reports; optional (see Reporter).
+	Reporter Reporter
 }
 
 // Service is the long-running scheduler and worker of one config: the run
@@ -54,6 +56,7 @@ func NewService(ctx context.Context, cfg *pipeline.Config, so ServiceOptions) (*
 		Scheduler: so.Scheduler,
 		Workers:   so.Workers,
 		Logf:      so.Logf,
+		Reporter:  so.Reporter,
 	})
 	if err != nil {
 		l.Close()

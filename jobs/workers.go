@@ -113,12 +113,33 @@ func (n *node[TDriver, TTx]) advance(ctx context.Context, plan *pipeline.Plan, f
 	if err := ex.EndRun(ctx, plan, time.Time{}); err != nil {
 		return err
 	}
+	n.report(ctx, plan)
 	if plan.Kind == pipeline.KindNightly || plan.Kind == pipeline.KindRetrain {
 		if err := n.Tick(ctx); err != nil { // catch up the next missed night
 			n.opts.logf("warning: %v", err)
 		}
 	}
 	return nil
+}
+
+// report writes the reports of a scoring run that has just succeeded. A
+// failure is recorded and logged (Executor.RecordReport) and does not fail
+// the job: the run is published. A worker killed while reporting leaves the
+// run succeeded without reports (`retain report --run ID` writes them).
+func (n *node[TDriver, TTx]) report(ctx context.Context, plan *pipeline.Plan) {
+	if n.opts.Reporter == nil || !plan.HasScores() {
+		return
+	}
+	start := time.Now()
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return n.opts.Reporter.Report(ctx, plan)
+	}()
+	n.opts.Executor.RecordReport(ctx, plan, time.Since(start), err)
 }
 
 func (n *node[TDriver, TTx]) fanOut(ctx context.Context, plan *pipeline.Plan, i int, complete func(context.Context, TTx) error) error {

@@ -129,11 +129,13 @@ Indexed Job gives I in JOB_COMPLETION_INDEX); --until S stops after stage S.`,
 				pr.Printf("run %s succeeded in %.1fs (%s)", rep.RunID, rep.Seconds, rep.Dir)
 			}
 			// Every scoring run leaves its reports; a report failure is
-			// reported but does not fail the run that already published.
-			if plan.StageIndex(pipeline.StageScore) >= 0 {
-				if sum, err := writeRunReports(ctx, env.cfg, rep.RunID, "", pr.Printf); err != nil {
-					pr.Printf("run %s: reports not written: %v", rep.RunID, err)
-				} else {
+			// recorded and printed but does not fail the run that already
+			// published (exit status 0).
+			if plan.HasScores() {
+				start := time.Now()
+				sum, err := writeRunReports(ctx, env.cfg, rep.RunID, "", pr.Printf)
+				env.ex.RecordReport(ctx, plan, time.Since(start), err)
+				if err == nil {
 					pr.Printf("reports: %s", sum.Index)
 				}
 			}
@@ -382,7 +384,8 @@ database and the artifacts folder. Stops on SIGINT/SIGTERM after the running job
 				return &pipeline.ConfigError{File: cfgPath, Msg: err.Error()}
 			}
 			pr := newProgress()
-			svc, err := jobs.NewService(ctx, cfg, jobs.ServiceOptions{Scheduler: !noSchedule, Workers: workers, Logf: pr.Printf})
+			svc, err := jobs.NewService(ctx, cfg, jobs.ServiceOptions{Scheduler: !noSchedule, Workers: workers, Logf: pr.Printf,
+				Reporter: runReporter(cfg, pr.Printf)})
 			if err != nil {
 				return err
 			}
@@ -419,6 +422,19 @@ database and the artifacts folder. Stops on SIGINT/SIGTERM after the running job
 	return cmd
 }
 
+// runReporter gives queued runs (retain worker, retain serve) the reports
+// `retain run` writes: <data_dir>/reports/<run-id>/.
+func runReporter(cfg *pipeline.Config, logf func(string, ...any)) jobs.Reporter {
+	return jobs.ReporterFunc(func(ctx context.Context, plan *pipeline.Plan) error {
+		sum, err := writeRunReports(ctx, cfg, plan.RunID, "", logf)
+		if err != nil {
+			return err
+		}
+		logf("run %s: reports %s", plan.RunID, sum.Index)
+		return nil
+	})
+}
+
 // redactDSN hides a password in a database URL for printing.
 func redactDSN(s string) string {
 	if i := strings.Index(s, "://"); i >= 0 {
@@ -448,7 +464,8 @@ func addScheduler(ctx context.Context, env *serveEnv) error {
 		return err
 	}
 	logf := func(format string, args ...any) { env.Logger.Info(fmt.Sprintf(format, args...)) }
-	svc, err := jobs.NewService(ctx, cfg, jobs.ServiceOptions{Scheduler: true, Workers: 1, Logf: logf, Metrics: m})
+	svc, err := jobs.NewService(ctx, cfg, jobs.ServiceOptions{Scheduler: true, Workers: 1, Logf: logf, Metrics: m,
+		Reporter: runReporter(cfg, logf)})
 	if err != nil {
 		return err
 	}
