@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childRun())
 	case "worker":
 		os.Exit(childWorker())
+	case "realworker":
+		os.Exit(childRealWorker())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown RETAIN_TEST_CHILD")
 		os.Exit(3)

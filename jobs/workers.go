@@ -91,8 +91,9 @@ func (w *runWorker[TDriver, TTx]) Work(ctx context.Context, job *river.Job[RunAr
 }
 
 // advance runs the plan's stages from index from: whole stages inline, and
-// at the first per-shard stage it queues one job per shard and completes the
-// current job in the same transaction. The run ends when all stages are done.
+// at the first per-shard stage it runs the stage's Prepare step (if any),
+// then queues one job per shard and completes the current job in the same
+// transaction. The run ends when all stages are done.
 func (n *node[TDriver, TTx]) advance(ctx context.Context, plan *pipeline.Plan, from, attempt, maxAttempts int, complete func(context.Context, TTx) error) error {
 	ex := n.opts.Executor
 	for i := from; i < len(plan.Stages); i++ {
@@ -103,6 +104,10 @@ func (n *node[TDriver, TTx]) advance(ctx context.Context, plan *pipeline.Plan, f
 				return n.failed(ctx, plan, s.Name, err, attempt, maxAttempts)
 			}
 			if !done {
+				// What every shard reads is computed once, here, before the fan-out.
+				if _, err := ex.RunPrepare(ctx, plan, i); err != nil {
+					return n.failed(ctx, plan, s.Name, err, attempt, maxAttempts)
+				}
 				return n.fanOut(ctx, plan, i, complete)
 			}
 		}

@@ -35,6 +35,12 @@ func (a Artifacts) PartDir(runID, stage string, shard int) string {
 	return filepath.Join(a.RunDir(runID), stage+".parts", fmt.Sprintf("part-%05d", shard))
 }
 
+// PrepDir is runs/<run-id>/<stage>.prep: what a per-shard stage computes
+// once before its shards (Stage.Prepare), present only once complete.
+func (a Artifacts) PrepDir(runID, stage string) string {
+	return filepath.Join(a.RunDir(runID), stage+".prep")
+}
+
 // newTempDir makes a fresh temporary directory next to final, named so it is
 // never mistaken for a completed stage.
 func newTempDir(final string) (string, error) {

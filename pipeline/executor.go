@@ -18,7 +18,8 @@ import (
 // A whole stage sets Run. A per-shard stage sets RunShard (one customer shard
 // into its own folder; shards are independent and may run on different
 // machines) and Merge (combine the parts, in shard order, into the stage's
-// folder).
+// folder), and optionally Prepare (what every shard needs that is computed
+// over all customers at once, written before the shards run).
 type Stage struct {
 	Name string
 	// Version changes when the stage's logic changes its output: completed
@@ -34,6 +35,11 @@ type Stage struct {
 	RunShard func(ctx context.Context, rc *RunContext, shard int, out string) (StageResult, error)
 	// Merge combines the completed parts (folders, in shard order) into out.
 	Merge func(ctx context.Context, rc *RunContext, parts []string, out string) (StageResult, error)
+	// Prepare, optional for a per-shard stage, writes into out what the
+	// shards read (rc.PrepDir), once, before they run: the executor publishes
+	// it as runs/<run-id>/<stage>.prep/ with a manifest, and the shards' and
+	// the merge's inputs include its output hashes.
+	Prepare func(ctx context.Context, rc *RunContext, out string) (StageResult, error)
 }
 
 // Sharded reports whether the stage runs one job per shard.
@@ -53,7 +59,9 @@ type RunContext struct {
 	Shards int
 	Config *Config
 	Dir    string // runs/<run-id>
-	arts   Artifacts
+	// Now is the executor's clock (stages that stamp times use it).
+	Now  func() time.Time
+	arts Artifacts
 }
 
 // StageDir is the completed folder of an earlier stage of this run.
@@ -63,6 +71,9 @@ func (rc *RunContext) StageDir(stage string) string { return rc.arts.StageDir(rc
 func (rc *RunContext) PartDir(stage string, shard int) string {
 	return rc.arts.PartDir(rc.RunID, stage, shard)
 }
+
+// PrepDir is the completed Prepare folder of a per-shard stage of this run.
+func (rc *RunContext) PrepDir(stage string) string { return rc.arts.PrepDir(rc.RunID, stage) }
 
 // Plan is one run: its identity and its stages in order.
 type Plan struct {
@@ -191,7 +202,7 @@ type RunReport struct {
 
 func (e *Executor) runContext(p *Plan) *RunContext {
 	return &RunContext{RunID: p.RunID, AsOf: p.AsOf, Kind: p.Kind, Shards: p.Shards, Config: p.Config,
-		Dir: e.Artifacts.RunDir(p.RunID), arts: e.Artifacts}
+		Dir: e.Artifacts.RunDir(p.RunID), Now: e.now, arts: e.Artifacts}
 }
 
 // stageInputs fingerprints stage i: its name and version, the run, the
@@ -382,6 +393,18 @@ func (e *Executor) RunStage(ctx context.Context, p *Plan, i int) ([]StageOutcome
 		if s.Merge == nil {
 			return fail(fmt.Errorf("per-shard stage has no Merge"))
 		}
+		if s.Prepare != nil {
+			o, err := e.runPrepare(ctx, p, i, inputs)
+			if err != nil {
+				return fail(err)
+			}
+			outs = append(outs, o)
+			m, err := ReadManifest(o.Dir)
+			if err != nil || m == nil {
+				return fail(fmt.Errorf("prepare has no manifest: %v", err))
+			}
+			partInputs["prepare"] = m.Digest()
+		}
 		parts, err := e.runParts(ctx, p, i, inputs)
 		outs = append(outs, parts...)
 		if err != nil {
@@ -488,6 +511,48 @@ func (e *Executor) RunPart(ctx context.Context, p *Plan, i, shard int) (StageOut
 	return e.runPart(ctx, p, i, shard, inputs)
 }
 
+// RunPrepare brings the Prepare step of per-shard stage i to completion
+// (skipped when complete with the same inputs; nothing to do when the stage
+// has none). Stages before i must be complete. Job workers run it before
+// fanning out; a shard needs it complete.
+func (e *Executor) RunPrepare(ctx context.Context, p *Plan, i int) (StageOutcome, error) {
+	inputs, err := e.stageInputs(ctx, p, i)
+	if err != nil {
+		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: p.Stages[i].Name, Shard: -1, Err: err}
+	}
+	return e.runPrepare(ctx, p, i, inputs)
+}
+
+func (e *Executor) runPrepare(ctx context.Context, p *Plan, i int, stageInputs string) (StageOutcome, error) {
+	s := &p.Stages[i]
+	name := s.Name + ".prep"
+	final := e.Artifacts.PrepDir(p.RunID, s.Name)
+	if s.Prepare == nil {
+		return StageOutcome{Stage: name, Skipped: true, Dir: final}, nil
+	}
+	inputs := fingerprint(stageInputs, "prepare")
+	if m, ok := completeWith(final, inputs); ok {
+		return StageOutcome{Stage: name, Skipped: true, Rows: m.Rows, Dir: final}, nil
+	}
+	start := e.now()
+	ps := *s
+	ps.Name = name
+	var res StageResult
+	err := e.attempt(ctx, name, -1, func(ctx context.Context) error {
+		var err error
+		res, err = e.produce(ctx, p, &ps, final, inputs, nil, nil, func(ctx context.Context, out string) (StageResult, error) {
+			return s.Prepare(ctx, e.runContext(p), out)
+		})
+		return err
+	})
+	if err != nil {
+		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: s.Name, Shard: -1, Err: fmt.Errorf("prepare: %w", err)}
+	}
+	d := e.now().Sub(start)
+	e.logf("  %-9s prepared: %d rows in %s", s.Name, res.Rows, d.Round(time.Millisecond))
+	return StageOutcome{Stage: name, Rows: res.Rows, Duration: d, Seconds: d.Seconds(), Dir: final}, nil
+}
+
 func (e *Executor) runPart(ctx context.Context, p *Plan, i, shard int, stageInputs string) (StageOutcome, error) {
 	s := &p.Stages[i]
 	if !s.Sharded() {
@@ -497,6 +562,14 @@ func (e *Executor) runPart(ctx context.Context, p *Plan, i, shard int, stageInpu
 		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: s.Name, Shard: shard, Err: fmt.Errorf("shard %d is outside 0..%d", shard, p.Shards-1)}
 	}
 	inputs := fingerprint(stageInputs, "shard", fmt.Sprint(shard))
+	if s.Prepare != nil {
+		// The shard reads what Prepare wrote: its hashes are part of the inputs.
+		m, ok := completeWith(e.Artifacts.PrepDir(p.RunID, s.Name), fingerprint(stageInputs, "prepare"))
+		if !ok {
+			return StageOutcome{}, &StageError{RunID: p.RunID, Stage: s.Name, Shard: shard, Err: fmt.Errorf("the stage's prepare step has not completed")}
+		}
+		inputs = fingerprint(stageInputs, "prepare", m.Digest(), "shard", fmt.Sprint(shard))
+	}
 	final := e.Artifacts.PartDir(p.RunID, s.Name, shard)
 	sh := shard
 	if m, ok := completeWith(final, inputs); ok {

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
-
-	"github.com/retainlab/retain/features"
 )
 
 // scoringStages are the stages after features in a scoring run: train
@@ -54,21 +51,32 @@ func shareFeatures(cfg *Config, src string) error {
 	return WriteFileAtomic(dst, b)
 }
 
+// scoreStage scores per customer shard. Prepare does what needs every
+// customer at once, over the run's features: the churn probabilities with
+// their percentiles and tiers, the CLV models (fitted on all customers),
+// segments and the value × risk grid — every column but the reasons — and
+// copies the champion model into the prep folder, so every shard uses the
+// same model even if a new champion is promoted meanwhile. Each shard
+// explains its own customers (exact TreeSHAP, the bulk of scoring's CPU
+// time). Merge puts the reasons into the prepared rows and writes
+// scores.parquet: the same bytes as scoring in one piece (Score).
 func scoreStage(cfg *Config) Stage {
-	return Stage{Name: StageScore, Version: "1", Inputs: championInputs(cfg),
-		Run: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
-			// The features stage's file is the one to score.
-			ff := filepath.Join(rc.StageDir(StageFeatures), features.FileName([]time.Time{rc.AsOf}))
-			if _, err := os.Stat(ff); err == nil {
-				if err := shareFeatures(cfg, ff); err != nil {
-					return StageResult{}, err
-				}
-			}
-			sum, err := Score(ctx, cfg, ScoreOptions{AsOf: rc.AsOf, RunID: rc.RunID, Out: filepath.Join(out, "scores.parquet")})
+	sh := &scoreShared{}
+	return Stage{Name: StageScore, Version: "2", Inputs: championInputs(cfg),
+		Prepare: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
+			n, err := scorePrepare(ctx, cfg, rc, out)
+			return StageResult{Rows: int64(n)}, err
+		},
+		RunShard: func(ctx context.Context, rc *RunContext, shard int, out string) (StageResult, error) {
+			n, err := scoreShard(ctx, cfg, rc, sh, shard, out)
+			return StageResult{Rows: int64(n)}, err
+		},
+		Merge: func(ctx context.Context, rc *RunContext, parts []string, out string) (StageResult, error) {
+			sh.drop()
+			sum, err := scoreMerge(ctx, rc, parts, out)
 			if err != nil {
 				return StageResult{}, err
 			}
-			sum.Rows = nil
 			return StageResult{Rows: int64(sum.Customers)}, writeJSON(filepath.Join(out, "summary.json"), sum)
 		}}
 }

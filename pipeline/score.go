@@ -213,7 +213,18 @@ func Score(ctx context.Context, cfg *Config, opts ScoreOptions) (*ScoreSummary, 
 	if err != nil {
 		return nil, err
 	}
-	s := &ScoreSummary{Path: out, RunID: runID, AsOf: asOf.Format(time.DateOnly), ModelVersion: art.ID, Customers: len(rows),
+	s := summarizeScores(out, runID, asOf, art.ID, rows)
+	if err := stores.WriteRiskParquet(ctx, out, rows, scoresMeta(s)); err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	opts.logf("score: %d customers (%d high, %d medium, %d low) → %s", len(rows), s.Tiers["high"], s.Tiers["medium"], s.Tiers["low"], out)
+	s.Seconds = time.Since(start).Seconds()
+	return s, nil
+}
+
+// summarizeScores counts a risk list's tiers, segments and value at risk.
+func summarizeScores(out, runID string, asOf time.Time, model string, rows []stores.RiskRow) *ScoreSummary {
+	s := &ScoreSummary{Path: out, RunID: runID, AsOf: asOf.Format(time.DateOnly), ModelVersion: model, Customers: len(rows),
 		Tiers: map[string]int{}, Segments: map[string]int{}, Rows: rows}
 	for i := range rows {
 		s.Tiers[rows[i].RiskTier]++
@@ -225,13 +236,12 @@ func Score(ctx context.Context, cfg *Config, opts ScoreOptions) (*ScoreSummary, 
 			s.ValueAtRisk += v
 		}
 	}
-	meta := map[string]string{"retain.run_id": runID, "retain.as_of": s.AsOf, "retain.model_version": art.ID}
-	if err := stores.WriteRiskParquet(ctx, out, rows, meta); err != nil {
-		return nil, fmt.Errorf("score: %w", err)
-	}
-	opts.logf("score: %d customers (%d high, %d medium, %d low) → %s", len(rows), s.Tiers["high"], s.Tiers["medium"], s.Tiers["low"], out)
-	s.Seconds = time.Since(start).Seconds()
-	return s, nil
+	return s
+}
+
+// scoresMeta is the key-value metadata of scores.parquet.
+func scoresMeta(s *ScoreSummary) map[string]string {
+	return map[string]string{"retain.run_id": s.RunID, "retain.as_of": s.AsOf, "retain.model_version": s.ModelVersion}
 }
 
 // ScoreMeta is what every row of one scoring shares.
@@ -240,6 +250,9 @@ type ScoreMeta struct {
 	RunID          string
 	Workers        int
 	Logf           func(format string, args ...any)
+	// NoReasons leaves Reasons empty (the sharded score stage explains the
+	// rows per shard afterwards).
+	NoReasons bool
 }
 
 func defToInfo(reg []churn.FeatureInfo) []features.Def {
@@ -259,22 +272,9 @@ func ScoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact,
 		logf = func(string, ...any) {}
 	}
 	sc = sc.withDefaults()
-	var idx []int
-	for i, c := range frame.Cutoffs {
-		if c.Equal(meta.AsOf) {
-			idx = append(idx, i)
-		}
-	}
-	if len(idx) == 0 {
-		return nil, fmt.Errorf("score: no customers at the as-of date %s in the features", meta.AsOf.Format(time.DateOnly))
-	}
-	if len(idx) != frame.Rows() {
-		frame = subsetFrame(frame, idx)
-	}
-	// the model's features in the model's order
-	aligned := frame.Align(defToInfo(art.Schema))
-	if err := art.CheckSchema(FeatureSchema(aligned)); err != nil {
-		return nil, fmt.Errorf("score: the features do not match model %s: %w", art.ID, err)
+	frame, aligned, err := scoringFrames(frame, art, meta.AsOf)
+	if err != nil {
+		return nil, err
 	}
 	n := aligned.Rows()
 	p := make([]float64, n)
@@ -307,13 +307,37 @@ func ScoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact,
 	}
 	segmentRFM(frame, rows)
 	valueRiskGrid(rows)
-	explainRows(aligned, model, art.Schema, rows, sc, meta.Workers)
+	if !meta.NoReasons {
+		explainRows(aligned, model, art.Schema, rows, sc, meta.Workers)
+	}
 	if policy != nil {
 		for i := range rows {
 			rows[i].ControlGroup = policy.ControlFor(&rows[i])
 		}
 	}
 	return rows, nil
+}
+
+// scoringFrames keeps the frame's rows at asOf and aligns them to the
+// model's features (in the model's order).
+func scoringFrames(frame *features.Frame, art *churn.Artifact, asOf time.Time) (sub, aligned *features.Frame, err error) {
+	var idx []int
+	for i, c := range frame.Cutoffs {
+		if c.Equal(asOf) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return nil, nil, fmt.Errorf("score: no customers at the as-of date %s in the features", asOf.Format(time.DateOnly))
+	}
+	if len(idx) != frame.Rows() {
+		frame = subsetFrame(frame, idx)
+	}
+	aligned = frame.Align(defToInfo(art.Schema))
+	if err := art.CheckSchema(FeatureSchema(aligned)); err != nil {
+		return nil, nil, fmt.Errorf("score: the features do not match model %s: %w", art.ID, err)
+	}
+	return frame, aligned, nil
 }
 
 func subsetFrame(f *features.Frame, idx []int) *features.Frame {
@@ -546,31 +570,53 @@ func valueRiskGrid(rows []stores.RiskRow) {
 // explainRows fills the top reasons of the rows in the configured tiers, in
 // parallel (one Explainer per worker).
 func explainRows(f *features.Frame, model churn.Model, schema []churn.FeatureInfo, rows []stores.RiskRow, sc ScoreConfig, workers int) {
+	idx := toExplain(rows, sc)
+	for k, rs := range explainAt(f, model, schema, idx, sc.Reasons, workers) {
+		rows[idx[k]].Reasons = rs
+	}
+}
+
+// toExplain lists the rows that get reasons: those in the configured tiers.
+func toExplain(rows []stores.RiskRow, sc ScoreConfig) []int {
 	if sc.Reasons == 0 {
-		return
+		return nil
+	}
+	var idx []int
+	for i := range rows {
+		if slices.Contains(sc.ReasonsFor, rows[i].RiskTier) {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// explainAt returns the top k reasons of the frame's rows idx, in parallel
+// (one Explainer per worker).
+func explainAt(f *features.Frame, model churn.Model, schema []churn.FeatureInfo, idx []int, k, workers int) [][]stores.Reason {
+	out := make([][]stores.Reason, len(idx))
+	if k == 0 || len(idx) == 0 {
+		return out
 	}
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	var wg sync.WaitGroup
-	n := len(rows)
+	n := len(idx)
 	chunk := (n + workers - 1) / workers
 	for lo := 0; lo < n; lo += chunk {
 		hi := min(n, lo+chunk)
 		wg.Go(func() {
 			ex := churn.NewExplainer(model, schema)
-			for i := lo; i < hi; i++ {
-				if !slices.Contains(sc.ReasonsFor, rows[i].RiskTier) {
-					continue
+			for j := lo; j < hi; j++ {
+				rs := ex.Reasons(f.X, idx[j], k)
+				o := make([]stores.Reason, len(rs))
+				for m, r := range rs {
+					o[m] = stores.Reason{Feature: r.Feature, Contribution: math.Round(r.Contribution*1e6) / 1e6, Text: r.Text}
 				}
-				rs := ex.Reasons(f.X, i, sc.Reasons)
-				out := make([]stores.Reason, len(rs))
-				for k, r := range rs {
-					out[k] = stores.Reason{Feature: r.Feature, Contribution: math.Round(r.Contribution*1e6) / 1e6, Text: r.Text}
-				}
-				rows[i].Reasons = out
+				out[j] = o
 			}
 		})
 	}
 	wg.Wait()
+	return out
 }

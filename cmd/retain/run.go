@@ -73,7 +73,9 @@ atomically with a manifest; stages already complete with the same inputs are ski
 rerunning after a crash resumes from the first incomplete stage and never publishes twice.
 
 --stage S --shard I --shards N runs a single shard of a per-shard stage (a Kubernetes
-Indexed Job gives I in JOB_COMPLETION_INDEX); --until S stops after stage S.`,
+Indexed Job gives I in JOB_COMPLETION_INDEX); --until S stops after stage S, and
+--until S.prep after the prepare step of per-shard stage S (e.g. score.prep: the
+churn probabilities, tiers and CLV fitted over all customers, before the shards explain).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			pr := newProgress()
@@ -99,14 +101,28 @@ Indexed Job gives I in JOB_COMPLETION_INDEX); --until S stops after stage S.`,
 				return runOneShard(ctx, cmd, env, plan, stage, shard, shards, asJSON)
 			}
 			if until != "" {
-				i := plan.StageIndex(until)
-				if i < 0 {
+				// --until S.prep runs the stages before per-shard stage S
+				// and S's prepare step (what every shard reads).
+				name, prep := strings.CutSuffix(until, ".prep")
+				i := plan.StageIndex(name)
+				if i < 0 || (prep && plan.Stages[i].Prepare == nil) {
 					return usagef("run: --until %q is not a stage of this run (%s)", until, stageNames(plan))
 				}
+				last := i
+				if prep {
+					last = i - 1
+				}
 				var outs []pipeline.StageOutcome
-				for j := 0; j <= i; j++ {
+				for j := 0; j <= last; j++ {
 					o, err := env.ex.RunStage(ctx, plan, j)
 					outs = append(outs, o...)
+					if err != nil {
+						return oneLineErr{err}
+					}
+				}
+				if prep {
+					o, err := env.ex.RunPrepare(ctx, plan, i)
+					outs = append(outs, o)
 					if err != nil {
 						return oneLineErr{err}
 					}
@@ -148,7 +164,7 @@ Indexed Job gives I in JOB_COMPLETION_INDEX); --until S stops after stage S.`,
 	cmd.Flags().StringVar(&stage, "stage", "", "with --shard: the per-shard stage to run")
 	cmd.Flags().IntVar(&shard, "shard", 0, "run only this shard (0-based; default $JOB_COMPLETION_INDEX)")
 	cmd.Flags().IntVar(&shards, "shards", 0, "number of shards (must equal the config's shards)")
-	cmd.Flags().StringVar(&until, "until", "", "stop after this stage")
+	cmd.Flags().StringVar(&until, "until", "", "stop after this stage (or S.prep: after per-shard stage S's prepare step)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON summary object on stdout")
 	return cmd
 }
@@ -159,6 +175,9 @@ func stageNames(p *pipeline.Plan) string {
 		n := st.Name
 		if st.Sharded() {
 			n += " (per shard)"
+		}
+		if st.Prepare != nil {
+			n += ", " + st.Name + ".prep"
 		}
 		s = append(s, n)
 	}
@@ -192,6 +211,13 @@ func runOneShard(ctx context.Context, cmd *cobra.Command, env *runEnv, plan *pip
 		if err != nil || !ok {
 			return fmt.Errorf("run: stage %s is not complete yet; run `retain run --until %s` first", plan.Stages[j].Name, plan.Stages[j].Name)
 		}
+	}
+	// What every shard reads: normally prepared by `--until S.prep`; a shard
+	// that finds it missing prepares it. Pods racing here each publish their
+	// own (atomically); shards done against one that was replaced are redone
+	// by the finishing `retain run`, which checks every part's inputs.
+	if _, err := env.ex.RunPrepare(ctx, plan, i); err != nil {
+		return oneLineErr{err}
 	}
 	out, err := env.ex.RunPart(ctx, plan, i, shard)
 	if err != nil {
