@@ -29,6 +29,7 @@ type clvInput struct {
 	customerCol, timeCol, amountCol, tfmt string
 	calEnd, obsEnd, unit                  string
 	survivors                             string
+	mergeSameDay                          bool
 }
 
 func (in *clvInput) addFlags(cmd *cobra.Command, withSummary bool) {
@@ -40,6 +41,7 @@ func (in *clvInput) addFlags(cmd *cobra.Command, withSummary bool) {
 	f.StringVar(&in.tfmt, "time-format", "", "Go time layout of the time column, e.g. 20060102 (default: ISO dates/times, YYYYMMDD)")
 	f.StringVar(&in.calEnd, "calibration-end", "", "last day of the calibration period, YYYY-MM-DD")
 	f.StringVar(&in.unit, "unit", "week", "time unit of frequency/recency/T: day, week or month")
+	f.BoolVar(&in.mergeSameDay, "merge-same-day", true, "merge a customer's purchases on the same day into one (lifetimes' convention); false counts every row as a transaction (e.g. the orders of retain generate, whose truth is per order)")
 	if withSummary {
 		f.StringVar(&in.summary, "summary", "", "RFM summary CSV: frequency,recency,T[,monetary_value][,weights] or Hardie's x,t_x,T,zbar (BG/BB: frequency,recency,periods[,weights]; sBG: survivors)")
 		f.StringVar(&in.survivors, "survivors", "", "sBG only: comma-separated survivor counts per period, starting with the cohort size")
@@ -131,7 +133,7 @@ func (in *clvInput) load(needHoldout bool) (*rfmData, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := clv.Summarize(tr, clv.SummaryConfig{CalibrationEnd: ce, ObservationEnd: oe, UnitDays: ud})
+		s, err := clv.Summarize(tr, clv.SummaryConfig{CalibrationEnd: ce, ObservationEnd: oe, UnitDays: ud, KeepSameDay: !in.mergeSameDay})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", in.transactions, err)
 		}

@@ -20,12 +20,21 @@ type SummaryConfig struct {
 	CalibrationEnd int64   // last day of the calibration period (inclusive)
 	ObservationEnd int64   // last day of the holdout (inclusive); ≤ CalibrationEnd means no holdout
 	UnitDays       float64 // days per time unit: 1 (day), 7 (week), 365.25/12 (month)
+	// KeepSameDay counts every row as its own transaction instead of merging
+	// a customer's purchases on the same day into one (lifetimes' convention,
+	// the default). Use it when each row is one transaction of the model —
+	// e.g. the orders of `retain generate`, whose BG/NBD and Gamma-Gamma
+	// truth is per order: merging them sums several Gamma(p, ν) order values
+	// into one "transaction" and drops purchases from the count. Same-day
+	// rows keep their order in the input.
+	KeepSameDay bool
 }
 
 // Summary is the per-customer RFM summary of a transaction log, customers
 // sorted by id. Only customers whose first purchase is on or before the
 // calibration end are included. Purchases on the same day are merged into one
-// (their amounts added).
+// (their amounts added) unless SummaryConfig.KeepSameDay is set; then
+// "purchase days" below read "transactions".
 type Summary struct {
 	Customer  []string
 	Frequency []float64 // repeat purchase days in calibration
@@ -59,7 +68,10 @@ func Summarize(tr Transactions, c SummaryConfig) (*Summary, error) {
 		if r := cmp.Compare(tr.Customer[a], tr.Customer[b]); r != 0 {
 			return r
 		}
-		return cmp.Compare(tr.Day[a], tr.Day[b])
+		if r := cmp.Compare(tr.Day[a], tr.Day[b]); r != 0 {
+			return r
+		}
+		return cmp.Compare(a, b) // same day: input order (deterministic first purchase and sums)
 	})
 	hold := c.ObservationEnd > c.CalibrationEnd
 	s := &Summary{}
@@ -105,7 +117,7 @@ func Summarize(tr Transactions, c SummaryConfig) (*Summary, error) {
 			}
 			for k := lo; k < hi; k++ {
 				i := idx[k]
-				if tr.Day[i] != cur {
+				if tr.Day[i] != cur || c.KeepSameDay {
 					flush()
 					cur, daySum = tr.Day[i], 0
 				}

@@ -80,3 +80,57 @@ func TestSummarizeCDNOW(t *testing.T) {
 	near(t, "holdout repeat days", hold, 1882, 0)
 	near(t, "holdout duration", s.DurationHoldout, 39, 0)
 }
+
+// TestSummarizeSameDay: same-day purchases merge by default (amounts added,
+// one repeat day) and stay separate transactions with KeepSameDay, where the
+// first row of the first day is the first purchase.
+func TestSummarizeSameDay(t *testing.T) {
+	d0 := day("2024-01-01")
+	tr := Transactions{
+		Customer: []string{"A", "A", "A", "A", "A", "B", "B"},
+		Day:      []int64{d0, d0, d0 + 7, d0 + 7, d0 + 21, d0 + 14, d0 + 14},
+		Amount:   []float64{10, 2, 5, 7, 30, 4, 6},
+	}
+	tests := []struct {
+		name                  string
+		keep                  bool
+		freq, rec, T, mon, hf []float64
+	}{
+		// A: days d0 (12), d0+7 (12), d0+21 (30) in calibration → 2 repeat days worth 12 and 30
+		{"merged", false, []float64{2, 0}, []float64{3, 0}, []float64{4, 2}, []float64{21, 0}, nil},
+		// A: rows 10 | 2, 5, 7, 30 → 4 repeat transactions; B: 4 | 6
+		{"kept", true, []float64{4, 1}, []float64{3, 0}, []float64{4, 2}, []float64{11, 6}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Summarize(tr, SummaryConfig{CalibrationEnd: d0 + 28, UnitDays: 7, KeepSameDay: tc.keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range s.Customer {
+				got := []float64{s.Frequency[i], s.Recency[i], s.T[i], s.Monetary[i], s.Total[i]}
+				want := []float64{tc.freq[i], tc.rec[i], tc.T[i], tc.mon[i], []float64{54, 10}[i]}
+				for j := range got {
+					if math.Abs(got[j]-want[j]) > 1e-12 {
+						t.Errorf("customer %s: frequency, recency, T, monetary, total = %v, want %v", s.Customer[i], got, want)
+						break
+					}
+				}
+			}
+		})
+	}
+	// holdout rows count the same way; B's first purchase is after the
+	// calibration end, so B is not in the summary
+	for _, tc := range []struct {
+		keep       bool
+		freq, hold float64
+	}{{false, 1, 1}, {true, 3, 1}} {
+		s, err := Summarize(tr, SummaryConfig{CalibrationEnd: d0 + 10, ObservationEnd: d0 + 28, UnitDays: 7, KeepSameDay: tc.keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Customer) != 1 || s.Frequency[0] != tc.freq || s.FrequencyHoldout[0] != tc.hold {
+			t.Errorf("keep=%v: customers %v, frequency %v, holdout %v; want [A], %v, %v", tc.keep, s.Customer, s.Frequency, s.FrequencyHoldout, tc.freq, tc.hold)
+		}
+	}
+}
