@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // PublishInput is one night's risk list and the policy that queues it.
@@ -27,14 +29,37 @@ type PublishInput struct {
 
 // PublishResult says what one store received.
 type PublishResult struct {
-	Store         string        `json:"store"`
-	RiskRows      int           `json:"risk_rows"`
-	QueueRows     int           `json:"queue_rows"`
-	QueueInserted int           `json:"queue_inserted"`
-	Skipped       bool          `json:"skipped"` // the same list was already the current one
-	Seconds       float64       `json:"seconds"`
-	Queue         []QueueRow    `json:"-"` // the planned queue rows
-	took          time.Duration // for logs
+	Store         string     `json:"store"`
+	RiskRows      int        `json:"risk_rows"`
+	QueueRows     int        `json:"queue_rows"`
+	QueueInserted int        `json:"queue_inserted"`
+	Skipped       bool       `json:"skipped"` // the same list was already the current one
+	Seconds       float64    `json:"seconds"`
+	Queue         []QueueRow `json:"-"` // the planned queue rows
+	// Steps is where the time went, in order (hashing, planning, each SQL step).
+	Steps []PublishStep `json:"steps,omitempty"`
+	took  time.Duration // for logs
+}
+
+// PublishStep is the wall time of one step of a publish.
+type PublishStep struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// stepClock records the wall time between marks.
+type stepClock struct {
+	last  time.Time
+	steps []PublishStep
+}
+
+func newStepClock() *stepClock { return &stepClock{last: time.Now()} }
+
+// mark closes the step that ran since the previous mark.
+func (c *stepClock) mark(name string) {
+	now := time.Now()
+	c.steps = append(c.steps, PublishStep{Name: name, Seconds: now.Sub(c.last).Seconds()})
+	c.last = now
 }
 
 // listMeta is what every row of a publish shares.
@@ -50,9 +75,6 @@ func checkList(rows []RiskRow) (listMeta, error) {
 		return listMeta{}, badInput("publish: the risk list is empty")
 	}
 	m := listMeta{runID: rows[0].RunID, modelVersion: rows[0].ModelVersion, asOf: rows[0].AsOf.UTC().Truncate(24 * time.Hour), scoredAt: rows[0].ScoredAt}
-	h := fnv.New128a()
-	fmt.Fprintf(h, "%s|%s|", dateString(m.asOf), m.modelVersion)
-	m.rowHash, m.reasons = make([]string, len(rows)), make([]string, len(rows))
 	for i := range rows {
 		r := &rows[i]
 		if r.CustomerID == "" {
@@ -61,9 +83,28 @@ func checkList(rows []RiskRow) (listMeta, error) {
 		if r.RunID != m.runID || r.ModelVersion != m.modelVersion || !r.AsOf.Equal(rows[0].AsOf) || !r.ScoredAt.Equal(m.scoredAt) {
 			return m, badInput("publish: risk row %d (customer %s) belongs to another run, as-of date or model than row 0", i, r.CustomerID)
 		}
-		m.reasons[i] = r.ReasonsJSON()
-		m.rowHash[i] = r.hashWith(m.reasons[i])
-		h.Write([]byte(m.rowHash[i]))
+	}
+	// reasons JSON and row hashes are independent per row: one chunk per core
+	m.rowHash, m.reasons = make([]string, len(rows)), make([]string, len(rows))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(rows)/10000))
+	per := (len(rows) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(rows); lo += per {
+		hi := min(len(rows), lo+per)
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				m.reasons[i] = rows[i].ReasonsJSON()
+				m.rowHash[i] = rows[i].hashWith(m.reasons[i])
+			}
+		})
+	}
+	wg.Wait()
+	h := fnv.New128a()
+	fmt.Fprintf(h, "%s|%s|", dateString(m.asOf), m.modelVersion)
+	buf := make([]byte, 0, 64)
+	for i := range rows {
+		buf = append(buf[:0], m.rowHash[i]...)
+		h.Write(buf)
 	}
 	m.hash = hex.EncodeToString(h.Sum(nil))
 	return m, nil
@@ -76,21 +117,27 @@ func checkList(rows []RiskRow) (listMeta, error) {
 // keyed by (customer, campaign, as-of) and never inserted twice.
 func (db *DB) Publish(ctx context.Context, in PublishInput) (PublishResult, error) {
 	start := time.Now()
+	clk := newStepClock()
 	res := PublishResult{Store: db.label, RiskRows: len(in.Risk)}
 	m, err := checkList(in.Risk)
 	if err != nil {
 		return res, err
 	}
+	clk.mark("hash rows")
 	cur, err := db.CurrentPublish(ctx)
 	if err != nil {
 		return res, err
 	}
 	if cur != nil && cur.ContentHash == m.hash {
 		res.Skipped = true
+		res.Steps = clk.steps
 		res.Seconds = time.Since(start).Seconds()
 		return res, nil
 	}
 	now := db.now().UTC()
+	// the queue is planned while the store loads the risk list (the plan
+	// is a CPU pass in this process; the load is mostly the database's work)
+	plan := &queuePlan{done: make(chan struct{})}
 	if in.Policy != nil && len(in.Policy.Campaigns) > 0 {
 		contacts, err := db.contacts(ctx, now, in.Policy)
 		if err != nil {
@@ -102,14 +149,21 @@ func (db *DB) Publish(ctx context.Context, in PublishInput) (PublishResult, erro
 				return res, err
 			}
 		}
-		res.Queue = in.Policy.Plan(in.Risk, m.runID, m.asOf, now, opted, contacts)
-	}
-	res.QueueRows = len(res.Queue)
-	if db.dialect == Postgres {
-		res.QueueInserted, res.Skipped, err = db.publishPostgres(ctx, in.Risk, res.Queue, m, now)
+		go func() {
+			defer close(plan.done)
+			plan.rows = in.Policy.Plan(in.Risk, m.runID, m.asOf, now, opted, contacts)
+		}()
 	} else {
-		res.QueueInserted, res.Skipped, err = db.publishSQLite(ctx, in.Risk, res.Queue, m, now)
+		close(plan.done)
 	}
+	if db.dialect == Postgres {
+		res.QueueInserted, res.Skipped, err = db.publishPostgres(ctx, in.Risk, plan, m, now, clk)
+	} else {
+		res.QueueInserted, res.Skipped, err = db.publishSQLite(ctx, in.Risk, plan, m, now, clk)
+	}
+	<-plan.done
+	res.Queue, res.QueueRows = plan.rows, len(plan.rows)
+	res.Steps = clk.steps
 	res.took = time.Since(start)
 	res.Seconds = res.took.Seconds()
 	if err != nil {
@@ -164,11 +218,52 @@ func (db *DB) optedOut(ctx context.Context, table string, base map[string]bool) 
 	return out, rows.Err()
 }
 
-func (db *DB) riskArgs(r *RiskRow, reasons, hash string, now time.Time, dst []any) []any {
-	return append(dst, r.CustomerID, db.date(r.AsOf), db.ts(r.ScoredAt), r.RunID, r.ModelVersion,
+// queuePlan is the queue rows, planned concurrently with the risk load.
+type queuePlan struct {
+	done chan struct{}
+	rows []QueueRow
+}
+
+// wait returns the planned rows, marking the time spent waiting for them.
+func (p *queuePlan) wait(clk *stepClock) []QueueRow {
+	<-p.done
+	clk.mark("wait for the queue plan")
+	return p.rows
+}
+
+// rowConsts are the values every row of one publish shares, converted for
+// the dialect once instead of once per row.
+type rowConsts struct {
+	asOfTime            time.Time
+	asOf, scoredAt, now any
+	memo                timeMemo
+}
+
+func (db *DB) rowConsts(m listMeta, now time.Time) *rowConsts {
+	return &rowConsts{asOfTime: m.asOf, asOf: db.date(m.asOf), scoredAt: db.ts(m.scoredAt), now: db.ts(now)}
+}
+
+// timeMemo remembers the last converted timestamp: queue rows repeat a
+// handful of times (publish time, expiry per campaign).
+type timeMemo struct {
+	t time.Time
+	v any
+}
+
+func (db *DB) tsMemo(m *timeMemo, t time.Time) any {
+	if m.v != nil && t.Equal(m.t) {
+		return m.v
+	}
+	m.t, m.v = t, db.ts(t)
+	return m.v
+}
+
+// riskArgs are the risk_current columns of row r (updated_at last).
+func (db *DB) riskArgs(r *RiskRow, c *rowConsts, reasons, hash string, updated any, dst []any) []any {
+	return append(dst, r.CustomerID, c.asOf, c.scoredAt, r.RunID, r.ModelVersion,
 		r.ChurnProbability, r.RiskTier, r.ChurnPercentile, nullFloat(r.PAlive), nullFloat(r.ExpectedPurchases),
 		nullFloat(r.PredictedCLV), nullFloat(r.HistoricCLV), nullFloat(r.ValueAtRisk), db.date(r.ExpectedNextOrder),
-		reasons, r.Segment, r.ValueRiskCell, db.boolean(r.ControlGroup), hash, db.ts(now))
+		reasons, r.Segment, r.ValueRiskCell, db.boolean(r.ControlGroup), hash, updated)
 }
 
 func nullString(s string) any {
@@ -179,14 +274,19 @@ func nullString(s string) any {
 }
 
 // queueArgs are the queue columns without id.
-func (db *DB) queueArgs(q *QueueRow, dst []any) []any {
-	return append(dst, q.IdempotencyKey, q.RunID, q.CustomerID, q.Campaign, db.date(q.AsOf),
-		q.Priority, q.Status, nullString(q.SuppressionReason), q.Treatment, db.ts(q.NotBefore), db.ts(q.ExpiresAt),
+func (db *DB) queueArgs(q *QueueRow, c *rowConsts, dst []any) []any {
+	ts := func(t time.Time) any { return db.tsMemo(&c.memo, t) }
+	asOf := c.asOf
+	if !q.AsOf.Equal(c.asOfTime) {
+		asOf = db.date(q.AsOf)
+	}
+	return append(dst, q.IdempotencyKey, q.RunID, q.CustomerID, q.Campaign, asOf,
+		q.Priority, q.Status, nullString(q.SuppressionReason), q.Treatment, ts(q.NotBefore), ts(q.ExpiresAt),
 		nullString(q.ClaimedBy), db.ts(q.ClaimedAt), db.ts(q.LeaseUntil), q.Attempts, nullString(q.Outcome),
-		nil, db.ts(q.OutcomeAt), db.ts(q.CreatedAt), db.ts(q.UpdatedAt))
+		nil, db.ts(q.OutcomeAt), ts(q.CreatedAt), ts(q.UpdatedAt))
 }
 
-func excludedSet(cols []string, table string) string {
+func excludedSet(cols []string) string {
 	var b strings.Builder
 	for i, c := range cols {
 		if i > 0 {
@@ -197,68 +297,11 @@ func excludedSet(cols []string, table string) string {
 	return b.String()
 }
 
-const riskUpsertTail = ` ON CONFLICT (customer_id) DO UPDATE SET %s, updated_at = CASE WHEN risk_current.row_hash = excluded.row_hash THEN risk_current.updated_at ELSE excluded.updated_at END`
-
-// publishSQLite writes everything in one IMMEDIATE transaction with
-// multi-row prepared inserts: WAL readers keep seeing the old list until commit.
-func (db *DB) publishSQLite(ctx context.Context, risk []RiskRow, queue []QueueRow, m listMeta, now time.Time) (inserted int, skipped bool, err error) {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, false, err
-	}
-	defer tx.Rollback()
-	// another writer may have published the same list since we looked
-	var h string
-	switch err := tx.QueryRowContext(ctx, `SELECT content_hash FROM publishes WHERE is_current = 1`).Scan(&h); {
-	case err == nil && h == m.hash:
-		return 0, true, nil
-	case err != nil && err != sql.ErrNoRows:
-		return 0, false, err
-	}
-	curCols := append(append([]string{}, riskCols...), "updated_at")
-	if err := batchInsert(ctx, tx, "risk_current", curCols, fmt.Sprintf(riskUpsertTail, excludedSet(riskCols[1:], "")), len(risk), func(i int, dst []any) []any {
-		return db.riskArgs(&risk[i], m.reasons[i], m.rowHash[i], now, dst)
-	}); err != nil {
-		return 0, false, fmt.Errorf("risk_current: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM risk_current WHERE NOT (run_id = $1 AND as_of = $2 AND model_version = $3 AND scored_at = $4)`,
-		m.runID, db.date(m.asOf), m.modelVersion, db.ts(m.scoredAt)); err != nil {
-		return 0, false, fmt.Errorf("risk_current: removing customers not in the new list: %w", err)
-	}
-	// history from the rows just written, inside SQLite: no second round of binding
-	if _, err := tx.ExecContext(ctx, `INSERT INTO risk_history (`+strings.Join(riskCols, ", ")+`) SELECT `+strings.Join(riskCols, ", ")+
-		` FROM risk_current WHERE true ON CONFLICT (as_of, model_version, customer_id) DO UPDATE SET `+excludedSet(riskCols[2:], "")+
-		` WHERE risk_history.row_hash <> excluded.row_hash`); err != nil {
-		return 0, false, fmt.Errorf("risk_history: %w", err)
-	}
-	if len(queue) > 0 {
-		n0, err := countRows(ctx, tx)
-		if err != nil {
-			return 0, false, err
-		}
-		if err := batchInsert(ctx, tx, "intervention_queue", queueCols[1:], " ON CONFLICT (idempotency_key) DO NOTHING", len(queue), func(i int, dst []any) []any {
-			return db.queueArgs(&queue[i], dst)
-		}); err != nil {
-			return 0, false, fmt.Errorf("intervention_queue: %w", err)
-		}
-		n1, err := countRows(ctx, tx)
-		if err != nil {
-			return 0, false, err
-		}
-		inserted = int(n1 - n0)
-	}
-	if err := db.finishPublish(ctx, sqlExec{tx}, m, len(risk), len(queue), inserted, now); err != nil {
-		return 0, false, err
-	}
-	return inserted, false, tx.Commit()
-}
-
-func countRows(ctx context.Context, tx *sql.Tx) (int64, error) {
-	var n int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM intervention_queue`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("intervention_queue: %w", err)
-	}
-	return n, nil
+// historyUpsert rewrites history rows of a night that is published again
+// with other scores; a night's first publish needs no conflict handling.
+func historyUpsert() string {
+	return ` ON CONFLICT (as_of, model_version, customer_id) DO UPDATE SET ` + excludedSet(riskCols[2:]) +
+		` WHERE risk_history.row_hash <> excluded.row_hash`
 }
 
 type execer interface {
@@ -294,164 +337,29 @@ func (db *DB) finishPublish(ctx context.Context, e execer, m listMeta, riskRows,
 	return nil
 }
 
-// batchInsert inserts n rows with multi-row INSERT statements, reusing one
-// prepared statement for the full batches.
-func batchInsert(ctx context.Context, tx *sql.Tx, table string, cols []string, tail string, n int, args func(i int, dst []any) []any) error {
-	per := max(1, min(200, 30000/len(cols)))
-	build := func(rows int) string {
-		var b strings.Builder
-		fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", table, strings.Join(cols, ", "))
-		for r := range rows {
-			if r > 0 {
-				b.WriteByte(',')
-			}
-			// positional ? placeholders: binding thousands of $N names is quadratic in modernc/sqlite
-			b.WriteByte('(')
-			b.WriteString(strings.Repeat("?,", len(cols)-1))
-			b.WriteString("?)")
-		}
-		b.WriteString(tail)
-		return b.String()
+// byCustomer returns the row indexes in customer_id byte order (SQLite's
+// BINARY collation), so a WITHOUT ROWID table is filled by appending.
+func byCustomer(rows []RiskRow) []int32 {
+	idx := make([]int32, len(rows))
+	for i := range idx {
+		idx[i] = int32(i)
 	}
-	var stmt *sql.Stmt
-	buf := make([]any, 0, per*len(cols))
-	for lo := 0; lo < n; lo += per {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hi := min(n, lo+per)
-		buf = buf[:0]
-		for i := lo; i < hi; i++ {
-			buf = args(i, buf)
-		}
-		if hi-lo < per {
-			if _, err := tx.ExecContext(ctx, build(hi-lo), buf...); err != nil {
-				return err
-			}
-			continue
-		}
-		if stmt == nil {
-			var err error
-			if stmt, err = tx.PrepareContext(ctx, build(per)); err != nil {
-				return err
-			}
-			defer stmt.Close()
-		}
-		if _, err := stmt.ExecContext(ctx, buf...); err != nil {
-			return err
-		}
-	}
-	return nil
+	slices.SortFunc(idx, func(a, b int32) int { return strings.Compare(rows[a].CustomerID, rows[b].CustomerID) })
+	return idx
 }
 
-// publishLock is the advisory lock key serialising publishes on Postgres.
-const publishLock = 0x72657461696e // "retain"
-
-// publishPostgres COPYs the list into a staging table, builds the next
-// risk_current beside the live one (keeping updated_at where the row hash is
-// unchanged), inserts history and queue rows, then swaps the tables in the
-// same transaction: readers block for the swap only and then see the new list.
-func (db *DB) publishPostgres(ctx context.Context, risk []RiskRow, queue []QueueRow, m listMeta, now time.Time) (inserted int, skipped bool, err error) {
-	conn, err := db.w.Conn(ctx)
-	if err != nil {
-		return 0, false, err
+// byKey returns the queue row indexes in idempotency-key order (customer,
+// campaign, night). Inserting in that order walks the key and customer
+// indexes forward instead of jumping around them; ids are assigned in it,
+// which claims do not mind (they order by priority, then id, per campaign,
+// and within a campaign key order is customer order, the plan's tie-break).
+func byKey(queue []QueueRow) []int32 {
+	idx := make([]int32, len(queue))
+	for i := range idx {
+		idx[i] = int32(i)
 	}
-	defer conn.Close()
-	err = conn.Raw(func(dc any) error {
-		pc := dc.(*stdlib.Conn).Conn()
-		tx, err := pc.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback(ctx)
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(publishLock)); err != nil {
-			return err
-		}
-		var h string
-		switch err := tx.QueryRow(ctx, `SELECT content_hash FROM publishes WHERE is_current`).Scan(&h); {
-		case err == nil && h == m.hash:
-			skipped = true
-			return nil
-		case err != nil && err != pgx.ErrNoRows:
-			return err
-		}
-		curCols := append(append([]string{}, riskCols...), "updated_at")
-		steps := []string{
-			`CREATE TEMP TABLE risk_stage ON COMMIT DROP AS SELECT ` + strings.Join(curCols, ", ") + ` FROM risk_current WITH NO DATA`,
-		}
-		for _, s := range steps {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return fmt.Errorf("%s: %w", s, err)
-			}
-		}
-		buf := make([]any, 0, len(curCols))
-		i := 0
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"risk_stage"}, curCols, pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(risk) {
-				return nil, nil
-			}
-			buf = db.riskArgs(&risk[i], m.reasons[i], m.rowHash[i], now, buf[:0])
-			i++
-			return buf, nil
-		})); err != nil {
-			return fmt.Errorf("COPY risk_stage: %w", err)
-		}
-		sel := make([]string, len(riskCols))
-		for k, c := range riskCols {
-			sel[k] = "s." + c
-		}
-		steps = []string{
-			`INSERT INTO risk_history (` + strings.Join(riskCols, ", ") + `) SELECT ` + strings.Join(riskCols, ", ") + ` FROM risk_stage
-			 ON CONFLICT (as_of, model_version, customer_id) DO UPDATE SET ` + excludedSet(riskCols[2:], "") + ` WHERE risk_history.row_hash <> excluded.row_hash`,
-			`DROP TABLE IF EXISTS risk_current_next`,
-			`CREATE TABLE risk_current_next AS SELECT ` + strings.Join(sel, ", ") + `,
-			 CASE WHEN o.row_hash = s.row_hash THEN o.updated_at ELSE s.updated_at END AS updated_at
-			 FROM risk_stage s LEFT JOIN risk_current o ON o.customer_id = s.customer_id`,
-			`ALTER TABLE risk_current_next ADD CONSTRAINT risk_current_next_pkey PRIMARY KEY (customer_id)`,
-		}
-		for _, s := range steps {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return fmt.Errorf("%s: %w", firstLine(s), err)
-			}
-		}
-		if len(queue) > 0 {
-			qc := queueCols[1:]
-			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE queue_stage ON COMMIT DROP AS SELECT `+strings.Join(qc, ", ")+` FROM intervention_queue WITH NO DATA`); err != nil {
-				return fmt.Errorf("queue_stage: %w", err)
-			}
-			j := 0
-			qbuf := make([]any, 0, len(qc))
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"queue_stage"}, qc, pgx.CopyFromFunc(func() ([]any, error) {
-				if j == len(queue) {
-					return nil, nil
-				}
-				qbuf = db.queueArgs(&queue[j], qbuf[:0])
-				j++
-				return qbuf, nil
-			})); err != nil {
-				return fmt.Errorf("COPY queue_stage: %w", err)
-			}
-			tag, err := tx.Exec(ctx, `INSERT INTO intervention_queue (`+strings.Join(qc, ", ")+`) SELECT `+strings.Join(qc, ", ")+` FROM queue_stage ON CONFLICT (idempotency_key) DO NOTHING`)
-			if err != nil {
-				return fmt.Errorf("intervention_queue: %w", err)
-			}
-			inserted = int(tag.RowsAffected())
-		}
-		if err := db.finishPublish(ctx, pgxExec{tx}, m, len(risk), len(queue), inserted, now); err != nil {
-			return err
-		}
-		for _, s := range []string{
-			`DROP TABLE risk_current`,
-			`ALTER TABLE risk_current_next RENAME TO risk_current`,
-			`ALTER TABLE risk_current RENAME CONSTRAINT risk_current_next_pkey TO risk_current_pkey`,
-		} {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return fmt.Errorf("swapping in the new risk_current: %s: %w", s, err)
-			}
-		}
-		return tx.Commit(ctx)
-	})
-	return inserted, skipped, err
+	slices.SortFunc(idx, func(a, b int32) int { return strings.Compare(queue[a].IdempotencyKey, queue[b].IdempotencyKey) })
+	return idx
 }
 
 func firstLine(s string) string {

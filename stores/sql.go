@@ -45,7 +45,9 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
-	prag := "_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(off)"
+	// page_size applies to a new database only (before WAL is on): 16 KiB
+	// pages write a publish in a quarter of the WAL frames of the default 4 KiB
+	prag := "_pragma=page_size(16384)&_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(off)"
 	w, err := sql.Open("sqlite", "file:"+path+"?"+prag+"&_pragma=cache_size(-262144)&_pragma=temp_store(memory)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)

@@ -11,19 +11,25 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the monitor connection
 	"github.com/retainlab/retain/api"
 	"github.com/retainlab/retain/stores"
 )
@@ -40,7 +46,17 @@ func main() {
 	secs := fs.Float64("seconds", 20, "api: how long to send")
 	limit := fs.Int("limit", 1000, "api: rows per page")
 	only := fs.String("only", "", "postgres or sqlite (default both)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process to the file")
 	fs.Parse(os.Args[2:])
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "storesbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	ctx := context.Background()
 	var err error
 	switch os.Args[1] {
@@ -53,6 +69,7 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "storesbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -95,23 +112,34 @@ func policy() *stores.Policy {
 type target struct {
 	name string
 	db   *stores.DB
+	// serverCPU is the CPU time of the Postgres backends serving db (nil on SQLite)
+	serverCPU func() float64
 }
 
 func open(ctx context.Context, pg, only, dir string) ([]target, func(), error) {
 	var out []target
 	if pg != "" && (only == "" || only == "postgres") {
-		db, err := stores.OpenPostgres(ctx, pg, fmt.Sprintf("storesbench_%d", os.Getpid()))
+		app := fmt.Sprintf("storesbench_%d", os.Getpid())
+		dsn, err := withAppName(pg, app)
 		if err != nil {
 			return nil, nil, err
 		}
-		out = append(out, target{"postgres", db})
+		db, err := stores.OpenPostgres(ctx, dsn, app)
+		if err != nil {
+			return nil, nil, err
+		}
+		mon, err := sql.Open("pgx", pg)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, target{"postgres", db, func() float64 { return backendCPU(mon, app) }})
 	}
 	if only == "" || only == "sqlite" {
 		db, err := stores.OpenSQLite(ctx, filepath.Join(dir, "bench.db"))
 		if err != nil {
 			return nil, nil, err
 		}
-		out = append(out, target{"sqlite", db})
+		out = append(out, target{name: "sqlite", db: db})
 	}
 	return out, func() {
 		for _, t := range out {
@@ -137,13 +165,25 @@ func benchPublish(ctx context.Context, n int, pg, only string) error {
 	fmt.Printf("publish: %d risk rows per night; load average %s\n", n, loadavg())
 	for _, t := range ts {
 		for night, rows := range lists {
+			srv0 := math.NaN()
+			if t.serverCPU != nil {
+				srv0 = t.serverCPU()
+			}
 			start, cpu0 := time.Now(), cpuSeconds()
 			res, err := t.db.Publish(ctx, stores.PublishInput{Risk: rows, Policy: policy()})
 			if err != nil {
 				return err
 			}
-			fmt.Printf("  %-9s night %d: %7d risk rows + %7d queue rows in %6.2f s wall, %6.2f s CPU in this process (%.0f rows/s)\n", t.name, night+1,
-				res.RiskRows, res.QueueInserted, time.Since(start).Seconds(), cpuSeconds()-cpu0, float64(res.RiskRows+res.QueueInserted)/time.Since(start).Seconds())
+			wall, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu0
+			srv := ""
+			if t.serverCPU != nil {
+				srv = fmt.Sprintf(" + %.2f s CPU in the Postgres backend", t.serverCPU()-srv0)
+			}
+			fmt.Printf("  %-9s night %d: %7d risk rows + %7d queue rows in %6.2f s wall; %.2f s CPU in this process%s; load %s\n", t.name, night+1,
+				res.RiskRows, res.QueueInserted, wall, cpu, srv, loadavg())
+			for _, st := range res.Steps {
+				fmt.Printf("      %-32s %6.2f s\n", st.Name, st.Seconds)
+			}
 		}
 		start := time.Now()
 		res, err := t.db.Publish(ctx, stores.PublishInput{Risk: lists[1], Policy: policy()})
@@ -153,6 +193,48 @@ func benchPublish(ctx context.Context, n int, pg, only string) error {
 		fmt.Printf("  %-9s same night again: skipped=%v in %.2f s\n", t.name, res.Skipped, time.Since(start).Seconds())
 	}
 	return nil
+}
+
+func withAppName(dsn, app string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("-pg: %w", err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// backendCPU is the user + system CPU time of the Postgres backends whose
+// application_name is app (the server runs on this machine). Background
+// processes (WAL writer, checkpointer) are not counted.
+func backendCPU(mon *sql.DB, app string) float64 {
+	rs, err := mon.Query(`SELECT pid FROM pg_stat_activity WHERE application_name = $1`, app)
+	if err != nil {
+		return math.NaN()
+	}
+	defer rs.Close()
+	tick := 100.0 // USER_HZ
+	total := 0.0
+	for rs.Next() {
+		var pid int
+		if rs.Scan(&pid) != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// fields after the parenthesised command: state is field 3, utime 14, stime 15
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseFloat(f[11], 64)
+			s, _ := strconv.ParseFloat(f[12], 64)
+			total += (u + s) / tick
+		}
+	}
+	return total
 }
 
 // cpuSeconds is the user + system CPU time this process has used (the
