@@ -8,7 +8,8 @@ import (
 )
 
 // FuzzGBDTUnmarshal: a model file either fails to decode with an error or
-// decodes into a model that scores and explains without panicking.
+// decodes into a model that scores (exactly as the node-by-node reference)
+// and explains without panicking.
 func FuzzGBDTUnmarshal(f *testing.F) {
 	ds := SyntheticChurn(500, 8, 1)
 	m, err := FitGBDT(context.Background(), ds, GBDTConfig{Trees: 3, MaxDepth: 3, EarlyStoppingRounds: -1})
@@ -34,6 +35,12 @@ func FuzzGBDTUnmarshal(f *testing.F) {
 		}
 		p := make([]float64, 5)
 		g.PredictProba(X, p)
+		g.PredictMargin(X, p)
+		for i, z := range p {
+			if want := refMargin(&g, X, i); z != want && !(z != z && want != want) {
+				t.Fatalf("row %d: margin %v, reference %v", i, z, want)
+			}
+		}
 		phi := make([]float64, F)
 		g.Explain(X, 2, phi)
 	})

@@ -25,7 +25,8 @@ const (
 	flagCategorical = 2
 )
 
-// flatForest is every tree of a GBDT in one node array.
+// flatForest is every tree of a GBDT in one node array. TreeSHAP walks
+// it, and it scores the rare model the byte-coded layout cannot take.
 type flatForest struct {
 	nodes  []flatNode
 	value  []float64 // leaf value per node (0 for inner nodes)
@@ -33,65 +34,9 @@ type flatForest struct {
 	depth  []int32
 	cats   []uint64
 	hasCat bool
-	// complete-tree layout of every tree of depth <= completeMaxDepth:
-	// inner node k has children 2k+1 (left) and 2k+2 (right); shallower
-	// leaves are padded with pass-through nodes that send every row left.
-	complete []completeTree
-}
-
-const completeMaxDepth = 10
-
-type completeTree struct {
-	depth  int
-	inner  []ctNode
-	cat    []int32   // per inner node: index into the flat nodes of a categorical split, or -1
-	leaf   []float64 // 2^depth leaf values
-	hasCat bool
-}
-
-// ctNode is an inner node of a complete tree.
-type ctNode struct {
-	thr    float64 // x <= thr goes left
-	xoff   int32   // feature × predictBlock
-	dright int32   // 1: missing goes right
-}
-
-// buildComplete lays tree ti out as a complete binary tree, or returns
-// false when it is too deep.
-func (f *flatForest) buildComplete(ti int, tr *Tree) (completeTree, bool) {
-	D := int(f.depth[ti])
-	if D > completeMaxDepth {
-		return completeTree{}, false
-	}
-	inner := 1<<D - 1
-	ct := completeTree{depth: D, inner: make([]ctNode, inner), cat: make([]int32, inner), leaf: make([]float64, 1<<D)}
-	var fill func(node int32, pos, depth int)
-	fill = func(node int32, pos, depth int) {
-		n := &tr.Nodes[node]
-		if depth == D {
-			ct.leaf[pos-inner] = n.Value
-			return
-		}
-		ct.cat[pos] = -1
-		if n.Feature < 0 {
-			ct.inner[pos].thr = math.Inf(1) // pass-through: everything goes left
-			fill(node, 2*pos+1, depth+1)
-			fill(node, 2*pos+2, depth+1)
-			return
-		}
-		ct.inner[pos] = ctNode{thr: n.Threshold, xoff: n.Feature * predictBlock}
-		if !n.DefaultLeft {
-			ct.inner[pos].dright = 1
-		}
-		if n.Cats != nil {
-			ct.cat[pos] = f.roots[ti] + node
-			ct.hasCat = true
-		}
-		fill(n.Left, 2*pos+1, depth+1)
-		fill(n.Right, 2*pos+2, depth+1)
-	}
-	fill(0, 0, 0)
-	return ct, true
+	// byte-coded scoring layout (gbdt_quant.go), nil when the model
+	// cannot use it
+	quant *quantForest
 }
 
 // prepare validates the trees and builds the scoring layout.
@@ -142,14 +87,7 @@ func (m *GBDT) prepare() error {
 		}
 		ff.depth = append(ff.depth, maxDepth)
 	}
-	for ti := range m.Trees {
-		ct, ok := ff.buildComplete(ti, &m.Trees[ti])
-		if !ok {
-			ff.complete = nil
-			break
-		}
-		ff.complete = append(ff.complete, ct)
-	}
+	ff.quant = buildQuant(m)
 	m.flat = ff
 	return nil
 }
@@ -169,20 +107,22 @@ func (m *GBDT) UnmarshalJSON(data []byte) error {
 	return m.prepare()
 }
 
-// predictBlock is the number of rows scored together.
+// predictBlock is the number of rows the float64 layout scores together.
 const predictBlock = 256
 
 // PredictProba writes P(churn) of every row of X (column-major) into dst.
 func (m *GBDT) PredictProba(X [][]float64, dst []float64) {
-	m.PredictMargin(X, dst)
-	for i, z := range dst {
-		dst[i] = gbSigmoid(z)
-	}
+	m.predict(X, dst, true)
 }
 
-// PredictMargin writes the raw log-odds of every row of X into dst, in
-// parallel over blocks of rows.
+// PredictMargin writes the raw log-odds of every row of X into dst.
 func (m *GBDT) PredictMargin(X [][]float64, dst []float64) {
+	m.predict(X, dst, false)
+}
+
+// predict scores the rows in parallel over tasks of 4096 rows, block
+// by block, with the byte-coded layout when the model has one.
+func (m *GBDT) predict(X [][]float64, dst []float64, proba bool) {
 	if m.flat == nil {
 		if err := m.prepare(); err != nil {
 			panic(err)
@@ -190,7 +130,29 @@ func (m *GBDT) PredictMargin(X [][]float64, dst []float64) {
 	}
 	n := len(dst)
 	F := len(m.Names)
-	const task = 16 * predictBlock
+	const task = 4096
+	sigmoid := func(out []float64) {
+		if proba {
+			for i, z := range out {
+				out[i] = gbSigmoid(z)
+			}
+		}
+	}
+	if q := m.flat.quant; q != nil {
+		gbParallelFor(runtime.GOMAXPROCS(0), (n+task-1)/task, func(t int) {
+			xb := make([]uint8, max(q.rows, 1)*qBlock)
+			for lo := t * task; lo < min((t+1)*task, n); lo += qBlock {
+				out := dst[lo:min(lo+qBlock, n)]
+				for i := range out {
+					out[i] = m.BaseScore
+				}
+				q.code(X, lo, len(out), xb)
+				q.add(xb, out)
+				sigmoid(out)
+			}
+		})
+		return
+	}
 	gbParallelFor(runtime.GOMAXPROCS(0), (n+task-1)/task, func(t int) {
 		var idx [predictBlock]int32
 		xb := make([]float64, F*predictBlock)
@@ -200,6 +162,7 @@ func (m *GBDT) PredictMargin(X [][]float64, dst []float64) {
 				copy(xb[j*predictBlock:], X[j][lo:hi])
 			}
 			m.flat.margins(xb, dst[lo:hi], idx[:hi-lo], m.BaseScore)
+			sigmoid(dst[lo:hi])
 		}
 	})
 }
@@ -210,10 +173,6 @@ func (m *GBDT) PredictMargin(X [][]float64, dst []float64) {
 func (f *flatForest) margins(xb []float64, out []float64, idx []int32, base float64) {
 	for i := range out {
 		out[i] = base
-	}
-	if f.complete != nil {
-		f.marginsComplete(xb, out, idx)
-		return
 	}
 	nodes, value := f.nodes, f.value
 	for t, root := range f.roots {
@@ -256,60 +215,6 @@ func (f *flatForest) margins(xb []float64, out []float64, idx []int32, base floa
 			out[i] += value[k]
 		}
 	}
-}
-
-// marginsComplete adds every tree's output to out, walking the complete
-// layouts: exactly depth steps per row, children found by arithmetic, and
-// missing values routed without branches.
-func (f *flatForest) marginsComplete(xb []float64, out []float64, idx []int32) {
-	for t := range f.complete {
-		ct := &f.complete[t]
-		for i := range idx {
-			idx[i] = 0
-		}
-		inner := ct.inner
-		for range ct.depth {
-			if ct.hasCat {
-				for i := range idx {
-					k := idx[i]
-					nd := &inner[k]
-					x := xb[int(nd.xoff)+i]
-					var r int32
-					if c := ct.cat[k]; c >= 0 {
-						r = 1 - int32(f.goLeft(&f.nodes[c], x))
-					} else {
-						r = goesRight(x, nd.thr, nd.dright)
-					}
-					idx[i] = 2*k + 1 + r
-				}
-				continue
-			}
-			for i := range idx {
-				k := idx[i]
-				nd := &inner[k]
-				r := goesRight(xb[int(nd.xoff)+i], nd.thr, nd.dright)
-				idx[i] = 2*k + 1 + r
-			}
-		}
-		off := int32(1)<<ct.depth - 1
-		leaf := ct.leaf
-		for i, k := range idx {
-			out[i] += leaf[k-off]
-		}
-	}
-}
-
-// goesRight is 1 when x goes right of threshold thr: x > thr, and for a
-// missing x, dright.
-func goesRight(x, thr float64, dright int32) int32 {
-	var r1, r2 int32
-	if x > thr {
-		r1 = 1
-	}
-	if !(x <= thr) {
-		r2 = 1 // also true for NaN
-	}
-	return r1 | r2&dright
 }
 
 // goLeft is 1 when value x goes to the left child of nd.
