@@ -333,7 +333,7 @@ func scoringFrames(frame *features.Frame, art *churn.Artifact, asOf time.Time) (
 	if len(idx) != frame.Rows() {
 		frame = subsetFrame(frame, idx)
 	}
-	aligned = frame.Align(defToInfo(art.Schema))
+	aligned = withCLVFeatures(frame, art.CLVFeatures).Align(defToInfo(art.Schema))
 	if err := art.CheckSchema(FeatureSchema(aligned)); err != nil {
 		return nil, nil, fmt.Errorf("score: the features do not match model %s: %w", art.ID, err)
 	}

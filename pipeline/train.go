@@ -236,6 +236,9 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 		if err != nil {
 			return nil, err
 		}
+		// The CLV features' BG/NBD uses no label: fitting it on every row
+		// leaks nothing into the folds.
+		f = withCLVFeatures(f, fitCLVFeaturesLogged(ctx, f, nil, &opts))
 		rows := labelledRows(f, D)
 		if len(rows) == 0 {
 			return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("train --cv: no customer at %s has a known label (the %s horizon after it ends after the data, %s)",
@@ -299,6 +302,8 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 	if len(rows) == 0 {
 		return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("train: no labelled customers at cutoffs %v", dates(cuts))}
 	}
+	clvm := fitCLVFeaturesLogged(ctx, f, rows, &opts)
+	f = withCLVFeatures(f, clvm)
 	ds := FrameDataset(f, rows)
 	opts.logf("train: fitting %s on %d customer-cutoffs × %d features (cutoffs %v)", mc.Kind, len(rows), len(f.Names), dates(cuts))
 	m, err := churn.Fit(ctx, ds, mc)
@@ -311,6 +316,7 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 		return nil, err
 	}
 	art.TrainCutoffs = dates(cuts)
+	art.CLVFeatures = clvm
 	art.Metrics["backtest"] = bt.rep
 	reg := ModelRegistry(cfg)
 	path, err := reg.Save(art)
@@ -422,6 +428,7 @@ func backtest(ctx context.Context, cfg *Config, mc churn.Config, evalAt time.Tim
 	if len(trRows) == 0 {
 		return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("backtest: no labelled customers at the training cutoffs %v (data too short before %s)", dates(cuts), evalAt.Format(time.DateOnly))}
 	}
+	f = withCLVFeatures(f, fitCLVFeaturesLogged(ctx, f, trRows, o))
 	train, test := FrameDataset(f, trRows), FrameDataset(f, teRows)
 	o.logf("backtest: fitting %s on %d customer-cutoffs (%v), scoring %d customers at %s", mc.Kind, len(trRows), dates(cuts), len(teRows), evalAt.Format(time.DateOnly))
 	m, err := churn.Fit(ctx, train, mc)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/retainlab/retain/models/clv"
 	"github.com/retainlab/retain/models/eval"
 )
 
@@ -45,6 +46,12 @@ type Artifact struct {
 	Metrics map[string]eval.Report `json:"metrics,omitempty"`
 	// Model is the fitted model (see encodeModel for its shape).
 	Model json.RawMessage `json:"model"`
+	// CLVFeatures is the BG/NBD model behind the clv_p_alive and
+	// clv_expected_purchases features, fitted on the training rows: scoring
+	// derives those features with these parameters, so every customer (and
+	// every shard) is scored against the same population fit. Nil when the
+	// schema has no such features.
+	CLVFeatures *clv.BGNBD `json:"clv_features,omitempty"`
 }
 
 // modelJSON is the serialised form of a Model: its kind and body, with the

@@ -183,3 +183,23 @@ func (f fixedModel) Explain(X [][]float64, row int, dst []float64) float64 {
 	copy(dst, f.contrib)
 	return 0
 }
+
+func TestReasonPhrases(t *testing.T) {
+	tests := []struct {
+		info FeatureInfo
+		v    float64
+		want string
+	}{
+		{FeatureInfo{Name: "clv_p_alive", Kind: "numeric"}, 0.234, "purchase pattern says 23% likely still a customer"},
+		{FeatureInfo{Name: "clv_expected_purchases", Kind: "numeric"}, 0.4449, "about 0.4 orders expected in the coming horizon"},
+		{FeatureInfo{Name: "clv_expected_purchases", Kind: "numeric"}, 1.02, "about 1 order expected in the coming horizon"},
+		{FeatureInfo{Name: "clv_p_alive", Kind: "numeric", Meaning: "BG/NBD probability (null without orders)"}, math.NaN(), "BG/NBD probability: not recorded"},
+		{FeatureInfo{Name: "overdue_ratio", Kind: "numeric"}, 2.5, "2.5× overdue against the usual gap between orders"},
+	}
+	for _, tc := range tests {
+		e := NewExplainer(fixedModel{names: []string{tc.info.Name}, contrib: []float64{1}}, []FeatureInfo{tc.info})
+		if got := e.phrase([][]float64{{tc.v}}, 0, 0); got != tc.want {
+			t.Errorf("%s = %v: %q, want %q", tc.info.Name, tc.v, got, tc.want)
+		}
+	}
+}

@@ -115,6 +115,10 @@ func (e *Explainer) phrase(X [][]float64, row, j int) string {
 			s += fmt.Sprintf(", %s× the usual gap", num(v/g))
 		}
 		return s
+	case n == "clv_p_alive" && v >= 0 && v <= 1:
+		return fmt.Sprintf("purchase pattern says %s%% likely still a customer", num(math.Round(100*v)))
+	case n == "clv_expected_purchases":
+		return fmt.Sprintf("about %s expected in the coming horizon", plural(math.Round(10*v)/10, "order"))
 	case n == "overdue_ratio":
 		return fmt.Sprintf("%s× overdue against the usual gap between orders", num(v))
 	case n == "days_since_first_order":
