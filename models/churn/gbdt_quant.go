@@ -240,10 +240,11 @@ func buildQuant(m *GBDT) *quantForest {
 	return q
 }
 
-// sortKey maps a float64 to a uint64 with the same order (-0 and +0 both
-// map to the key of +0; not for NaN).
+// sortKey maps a float64 to a uint64 with the same order, except that -0
+// sorts just below +0 (no key lies between them, and thresholds are stored
+// as +0, so a value's code is right either way); not for NaN.
 func sortKey(x float64) uint64 {
-	b := math.Float64bits(x + 0) // x + 0 turns -0 into +0
+	b := math.Float64bits(x)
 	return b ^ (uint64(int64(b)>>63) | 1<<63)
 }
 

@@ -54,6 +54,9 @@ func randomGBDT(rng *rand.Rand, features, trees, maxDepth, gridSize int) *GBDT {
 		for range gridSize {
 			grid[j] = append(grid[j], math.Round(rng.NormFloat64()*1000)/100)
 		}
+		if j%2 == 0 { // signed zeros: x <= -0 holds for x = +0
+			grid[j][0] = math.Copysign(0, -1)
+		}
 	}
 	for range trees {
 		var tr Tree
@@ -85,8 +88,8 @@ func randomGBDT(rng *rand.Rand, features, trees, maxDepth, gridSize int) *GBDT {
 }
 
 // randomRows draws column-major rows mixing the thresholds themselves, values
-// between them, NaN, ±Inf and, for categorical features, codes above 254,
-// negative and fractional codes.
+// between them, NaN, ±Inf, ±0 and, for categorical features, codes above
+// 254, negative and fractional codes.
 func randomRows(rng *rand.Rand, m *GBDT, n int) [][]float64 {
 	X := make([][]float64, len(m.Names))
 	thr := make([][]float64, len(m.Names))
@@ -101,9 +104,11 @@ func randomRows(rng *rand.Rand, m *GBDT, n int) [][]float64 {
 		X[j] = make([]float64, n)
 		for i := range n {
 			var x float64
-			switch r := rng.IntN(10); {
+			switch r := rng.IntN(12); {
 			case r == 0:
 				x = math.NaN()
+			case r >= 10:
+				x = math.Copysign(0, float64(2*r-21)) // -0, +0
 			case r == 1:
 				x = math.Inf(1 - 2*rng.IntN(2))
 			case m.Categorical[j]:
