@@ -79,9 +79,9 @@ func TestKillNineResumes(t *testing.T) {
 	}
 
 	rng := rand.New(rand.NewPCG(42, 7))
-	stages := []string{"extract", "features", "features-merge", "score", "score-merge", "publish"}
-	points := []string{"before-commit:extract", "after-commit:features/2", "before-commit:features", "after-commit:score/0",
-		"before-commit:score", "before-commit:publish", "after-commit:publish"}
+	stages := []string{"extract", "features", "features-merge", "score-prep", "score", "score-merge", "publish"}
+	points := []string{"before-commit:extract", "after-commit:features/2", "before-commit:features", "before-commit:score.prep",
+		"after-commit:score.prep", "after-commit:score/0", "before-commit:score", "before-commit:publish", "after-commit:publish"}
 	trials := 16
 	if testing.Short() {
 		trials = 6
@@ -95,6 +95,9 @@ func TestKillNineResumes(t *testing.T) {
 			k := rng.IntN(toyCustomers)
 			if st == "features" || st == "score" {
 				k = rng.IntN(4)*1000 + rng.IntN(toyCustomers/4)
+			}
+			if st == "score-prep" {
+				k = 0
 			}
 			crashEnv = fmt.Sprintf("RETAIN_TEST_CRASH=%s:%d", st, k)
 		}

@@ -169,18 +169,38 @@ func toyStages(root string, crash toyCrash, calls string) []pipeline.Stage {
 				return concatParts(parts, "features.csv", out, "features", crash)
 			}},
 		{Name: "score", Version: "1",
+			// Prepare computes what needs every customer (like the real
+			// stage's percentiles and CLV fit): the largest average spend.
+			Prepare: func(ctx context.Context, rc *pipeline.RunContext, out string) (pipeline.StageResult, error) {
+				rows, err := readLines(filepath.Join(rc.StageDir("features"), "features.csv"))
+				if err != nil {
+					return pipeline.StageResult{}, err
+				}
+				top := 0.0
+				for _, r := range rows {
+					avg, _ := strconv.ParseFloat(r[2], 64)
+					top = max(top, avg)
+				}
+				return pipeline.StageResult{Rows: int64(len(rows))},
+					writeRows(filepath.Join(out, "scale.csv"), "score-prep", [][]string{{strconv.FormatFloat(top, 'g', -1, 64)}}, crash, 0)
+			},
 			RunShard: func(ctx context.Context, rc *pipeline.RunContext, shard int, out string) (pipeline.StageResult, error) {
 				logCall(rc, "score", shard)
 				rows, err := readLines(filepath.Join(rc.PartDir("features", shard), "features.csv"))
 				if err != nil {
 					return pipeline.StageResult{}, err
 				}
+				scale, err := readLines(filepath.Join(rc.PrepDir("score"), "scale.csv"))
+				if err != nil {
+					return pipeline.StageResult{}, err
+				}
+				top, _ := strconv.ParseFloat(scale[0][0], 64)
 				var sr [][]string
 				for _, r := range rows {
 					n, _ := strconv.ParseFloat(r[1], 64)
 					avg, _ := strconv.ParseFloat(r[2], 64)
 					days, _ := strconv.ParseFloat(r[3], 64)
-					p := 1 / (1 + mathExp(0.3*n-0.01*avg+0.02*days-1))
+					p := 1 / (1 + mathExp(0.3*n-2*avg/top+0.02*days-1))
 					sr = append(sr, []string{r[0], strconv.FormatFloat(p, 'f', 6, 64)})
 				}
 				return pipeline.StageResult{Rows: int64(len(sr))}, writeRows(filepath.Join(out, "scores.csv"), "score", sr, crash, shard*1000)
