@@ -246,7 +246,7 @@ func (tc *tableCols) load(ctx context.Context, r *shardReader, t datasets.Table)
 	if tc.ids, tc.runs, err = r.idRuns("customer_id", tc.ids, tc.runs); err != nil {
 		return err
 	}
-	if tc.t, err = r.timesPages(datasets.Specs[t].TimeCol, tc.t); err != nil {
+	if tc.t, err = r.times(datasets.Specs[t].TimeCol, tc.t); err != nil {
 		return err
 	}
 	if len(tc.t) != tc.n || int(tc.runs[len(tc.runs)-1]) != tc.n {
@@ -268,6 +268,8 @@ func (tc *tableCols) load(ctx context.Context, r *shardReader, t datasets.Table)
 }
 
 func (tc *tableCols) nRuns() int { return len(tc.runs) - 1 }
+
+func (tc *tableCols) base() *tableCols { return tc }
 
 type ordersCols struct {
 	tableCols
@@ -340,7 +342,7 @@ type worker struct {
 	}
 }
 
-func (w *worker) open(t datasets.Table, s int, dict []string) (*shardReader, error) {
+func (w *worker) open(t datasets.Table, s int) (*shardReader, error) {
 	if !w.spec.present[t] {
 		return nil, nil
 	}
@@ -348,196 +350,131 @@ func (w *worker) open(t datasets.Table, s int, dict []string) (*shardReader, err
 	if _, err := os.Stat(p); err != nil {
 		return nil, nil // a shard with no rows of this table
 	}
-	return openShard(p, dict)
+	return openShard(p)
+}
+
+// colLoader reads the columns of one table's shard file, stopping at the
+// first error.
+type colLoader struct {
+	ctx context.Context
+	r   *shardReader
+	err error
+}
+
+// check turns a column that read a different number of values than the
+// file has rows into an error.
+func (c *colLoader) check(name string, n int) {
+	if c.err == nil && n != c.r.rows {
+		c.err = fmt.Errorf("features: %s: column %s has %d values, the file %d rows", c.r.path, name, n, c.r.rows)
+	}
+}
+
+func (c *colLoader) floats(name string, dst *[]float64) {
+	if c.err == nil {
+		*dst, c.err = c.r.floats(name, *dst)
+		c.check(name, len(*dst))
+	}
+}
+
+func (c *colLoader) times(name string, dst *[]int64) {
+	if c.err == nil {
+		*dst, c.err = c.r.times(name, *dst)
+		c.check(name, len(*dst))
+	}
+}
+
+func (c *colLoader) codes(name string, in *interner, dst *[]int32) {
+	if c.err == nil {
+		*dst, c.err = c.r.codes(c.ctx, name, in, *dst)
+		c.check(name, len(*dst))
+	}
+}
+
+func (c *colLoader) bools(name string, dst *[]int8) {
+	if c.err == nil {
+		*dst, c.err = c.r.bools(c.ctx, name, *dst)
+		c.check(name, len(*dst))
+	}
+}
+
+// loadTable reads shard s of table t into *keep (allocated on first use and
+// reused for later shards): ids, runs and the time column, then the table's
+// own columns through cols. It returns nil when the shard has no such file.
+func loadTable[T any, PT interface {
+	*T
+	base() *tableCols
+}](ctx context.Context, w *worker, t datasets.Table, s int, keep *PT, cols func(PT, *colLoader)) (PT, error) {
+	r, err := w.open(t, s)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	defer r.Close()
+	if *keep == nil {
+		*keep = new(T)
+	}
+	x := *keep
+	if err := x.base().load(ctx, r, t); err != nil {
+		return nil, err
+	}
+	c := &colLoader{ctx: ctx, r: r}
+	cols(x, c)
+	if c.err != nil {
+		return nil, c.err
+	}
+	return x, nil
 }
 
 func (w *worker) load(ctx context.Context, s int) error {
-	w.ord, w.ev, w.tk, w.sv, w.sub, w.cu = nil, nil, nil, nil, nil, nil
 	w.products, w.categories, w.channels = newInterner(), newInterner(), newInterner()
 	w.eventTypes, w.plans, w.priorities = newInterner(), newInterner(), newInterner()
 	w.countries, w.segments, w.acqs, w.genders = newInterner(), newInterner(), newInterner(), newInterner()
-	if r, err := w.open(datasets.Orders, s, []string{"product", "category", "channel"}); err != nil {
+	var err error
+	if w.ord, err = loadTable(ctx, w, datasets.Orders, s, &w.keep.ord, func(o *ordersCols, c *colLoader) {
+		c.floats("amount", &o.amount)
+		c.floats("quantity", &o.qty)
+		c.floats("lines", &o.lines)
+		c.floats("discount", &o.discount)
+		c.bools("returned", &o.returned)
+		c.codes("product", w.products, &o.product)
+		c.codes("category", w.categories, &o.category)
+		c.codes("channel", w.channels, &o.channel)
+	}); err != nil {
 		return err
-	} else if r != nil {
-		o := w.keep.ord
-		if o == nil {
-			o = &ordersCols{}
-			w.keep.ord = o
-		}
-		err = func() error {
-			defer r.Close()
-			if err := o.load(ctx, r, datasets.Orders); err != nil {
-				return err
-			}
-			var err error
-			if o.amount, err = r.floatsPages("amount", o.amount); err != nil {
-				return err
-			}
-			if o.qty, err = r.floatsPages("quantity", o.qty); err != nil {
-				return err
-			}
-			if o.lines, err = r.floatsPages("lines", o.lines); err != nil {
-				return err
-			}
-			if o.discount, err = r.floatsPages("discount", o.discount); err != nil {
-				return err
-			}
-			if o.returned, err = r.bools(ctx, "returned", o.returned); err != nil {
-				return err
-			}
-			if o.product, err = r.codes(ctx, "product", w.products, o.product); err != nil {
-				return err
-			}
-			if o.category, err = r.codes(ctx, "category", w.categories, o.category); err != nil {
-				return err
-			}
-			o.channel, err = r.codes(ctx, "channel", w.channels, o.channel)
-			return err
-		}()
-		if err != nil {
-			return err
-		}
-		w.ord = o
 	}
-	if r, err := w.open(datasets.Events, s, []string{"event_type"}); err != nil {
+	if w.ev, err = loadTable(ctx, w, datasets.Events, s, &w.keep.ev, func(e *eventsCols, c *colLoader) {
+		c.codes("event_type", w.eventTypes, &e.typ)
+	}); err != nil {
 		return err
-	} else if r != nil {
-		e := w.keep.ev
-		if e == nil {
-			e = &eventsCols{}
-			w.keep.ev = e
-		}
-		err = func() error {
-			defer r.Close()
-			if err := e.load(ctx, r, datasets.Events); err != nil {
-				return err
-			}
-			var err error
-			e.typ, err = r.codes(ctx, "event_type", w.eventTypes, e.typ)
-			return err
-		}()
-		if err != nil {
-			return err
-		}
-		w.ev = e
 	}
-	if r, err := w.open(datasets.Tickets, s, []string{"priority"}); err != nil {
+	if w.tk, err = loadTable(ctx, w, datasets.Tickets, s, &w.keep.tk, func(tk *ticketsCols, c *colLoader) {
+		c.times("closed_at", &tk.closed)
+		c.codes("priority", w.priorities, &tk.priority)
+	}); err != nil {
 		return err
-	} else if r != nil {
-		tk := w.keep.tk
-		if tk == nil {
-			tk = &ticketsCols{}
-			w.keep.tk = tk
-		}
-		err = func() error {
-			defer r.Close()
-			if err := tk.load(ctx, r, datasets.Tickets); err != nil {
-				return err
-			}
-			var err error
-			if tk.closed, err = r.timesPages("closed_at", tk.closed); err != nil {
-				return err
-			}
-			tk.priority, err = r.codes(ctx, "priority", w.priorities, tk.priority)
-			return err
-		}()
-		if err != nil {
-			return err
-		}
-		w.tk = tk
 	}
-	if r, err := w.open(datasets.Surveys, s, nil); err != nil {
+	if w.sv, err = loadTable(ctx, w, datasets.Surveys, s, &w.keep.sv, func(sv *surveysCols, c *colLoader) {
+		c.floats("nps", &sv.nps)
+		c.floats("csat", &sv.csat)
+		c.floats("ces", &sv.ces)
+	}); err != nil {
 		return err
-	} else if r != nil {
-		sv := w.keep.sv
-		if sv == nil {
-			sv = &surveysCols{}
-			w.keep.sv = sv
-		}
-		err = func() error {
-			defer r.Close()
-			if err := sv.load(ctx, r, datasets.Surveys); err != nil {
-				return err
-			}
-			var err error
-			if sv.nps, err = r.floatsPages("nps", sv.nps); err != nil {
-				return err
-			}
-			if sv.csat, err = r.floatsPages("csat", sv.csat); err != nil {
-				return err
-			}
-			sv.ces, err = r.floatsPages("ces", sv.ces)
-			return err
-		}()
-		if err != nil {
-			return err
-		}
-		w.sv = sv
 	}
-	if r, err := w.open(datasets.Subscriptions, s, []string{"plan"}); err != nil {
+	if w.sub, err = loadTable(ctx, w, datasets.Subscriptions, s, &w.keep.sub, func(sb *subsCols, c *colLoader) {
+		c.times("ended_at", &sb.ended)
+		c.codes("plan", w.plans, &sb.plan)
+		c.floats("mrr", &sb.mrr)
+		c.floats("failed_payments", &sb.failedPay)
+	}); err != nil {
 		return err
-	} else if r != nil {
-		sb := w.keep.sub
-		if sb == nil {
-			sb = &subsCols{}
-			w.keep.sub = sb
-		}
-		err = func() error {
-			defer r.Close()
-			if err := sb.load(ctx, r, datasets.Subscriptions); err != nil {
-				return err
-			}
-			var err error
-			if sb.ended, err = r.timesPages("ended_at", sb.ended); err != nil {
-				return err
-			}
-			if sb.plan, err = r.codes(ctx, "plan", w.plans, sb.plan); err != nil {
-				return err
-			}
-			if sb.mrr, err = r.floatsPages("mrr", sb.mrr); err != nil {
-				return err
-			}
-			sb.failedPay, err = r.floatsPages("failed_payments", sb.failedPay)
-			return err
-		}()
-		if err != nil {
-			return err
-		}
-		w.sub = sb
 	}
-	if r, err := w.open(datasets.Customers, s, []string{"country", "segment", "acquisition_channel", "gender"}); err != nil {
+	if w.cu, err = loadTable(ctx, w, datasets.Customers, s, &w.keep.cu, func(cu *customersCols, c *colLoader) {
+		c.codes("country", w.countries, &cu.country)
+		c.codes("segment", w.segments, &cu.segment)
+		c.codes("acquisition_channel", w.acqs, &cu.acq)
+		c.codes("gender", w.genders, &cu.gender)
+		c.floats("birth_year", &cu.birthYear)
+	}); err != nil {
 		return err
-	} else if r != nil {
-		cu := w.keep.cu
-		if cu == nil {
-			cu = &customersCols{}
-			w.keep.cu = cu
-		}
-		err = func() error {
-			defer r.Close()
-			if err := cu.load(ctx, r, datasets.Customers); err != nil {
-				return err
-			}
-			var err error
-			if cu.country, err = r.codes(ctx, "country", w.countries, cu.country); err != nil {
-				return err
-			}
-			if cu.segment, err = r.codes(ctx, "segment", w.segments, cu.segment); err != nil {
-				return err
-			}
-			if cu.acq, err = r.codes(ctx, "acquisition_channel", w.acqs, cu.acq); err != nil {
-				return err
-			}
-			if cu.gender, err = r.codes(ctx, "gender", w.genders, cu.gender); err != nil {
-				return err
-			}
-			cu.birthYear, err = r.floatsPages("birth_year", cu.birthYear)
-			return err
-		}()
-		if err != nil {
-			return err
-		}
-		w.cu = cu
 	}
 	w.seenProd = make([]uint32, len(w.products.names))
 	w.seenCat = make([]uint32, len(w.categories.names))

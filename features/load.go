@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
@@ -31,11 +32,11 @@ func (c *strCol) bytes(i int) []byte { return c.data[c.offs[i]:c.offs[i+1]] }
 func (c *strCol) str(i int) string   { return string(c.data[c.offs[i]:c.offs[i+1]]) }
 
 // interner gives shard-local codes to the distinct values of a categorical
-// column. Lookups happen once per dictionary entry, never per row.
+// column. Lookups happen once per dictionary entry, never per row (PLAIN
+// pages, rare in snapshots, look up every value).
 type interner struct {
 	names []string
 	index map[string]int32
-	count []int64 // rows per code
 }
 
 func newInterner() *interner { return &interner{index: map[string]int32{}} }
@@ -46,23 +47,28 @@ func (in *interner) code(s string) int32 {
 	}
 	c := int32(len(in.names))
 	in.names = append(in.names, s)
-	in.count = append(in.count, 0)
 	in.index[s] = c
 	return c
 }
 
-// shardReader reads selected columns of one Parquet shard file.
-type shardReader struct {
-	f    *os.File
-	pf   *file.Reader
-	fr   *pqarrow.FileReader
-	path string
-	rows int
-	rgs  []int
-	mem  memory.Allocator
+func (in *interner) codeBytes(b []byte) int32 {
+	if c, ok := in.index[string(b)]; ok {
+		return c
+	}
+	return in.code(string(b))
 }
 
-func openShard(path string, dictCols []string) (*shardReader, error) {
+// shardReader reads selected columns of one Parquet shard file.
+type shardReader struct {
+	f       *os.File
+	pf      *file.Reader
+	path    string
+	rows    int
+	rgs     []int
+	scratch pageScratch
+}
+
+func openShard(path string) (*shardReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("features: %w", err)
@@ -72,24 +78,11 @@ func openShard(path string, dictCols []string) (*shardReader, error) {
 		f.Close()
 		return nil, fmt.Errorf("features: reading %s: %w", path, err)
 	}
-	props := pqarrow.ArrowReadProperties{BatchSize: 1 << 16}
-	sc := pf.MetaData().Schema
-	for _, name := range dictCols {
-		if i := sc.ColumnIndexByName(name); i >= 0 {
-			props.SetReadDict(i, true)
-		}
-	}
-	mem := memory.NewGoAllocator()
-	fr, err := pqarrow.NewFileReader(pf, props, mem)
-	if err != nil {
-		pf.Close()
-		return nil, fmt.Errorf("features: reading %s: %w", path, err)
-	}
 	rgs := make([]int, pf.NumRowGroups())
 	for i := range rgs {
 		rgs[i] = i
 	}
-	return &shardReader{f: f, pf: pf, fr: fr, path: path, rows: int(pf.NumRows()), rgs: rgs, mem: mem}, nil
+	return &shardReader{f: f, pf: pf, path: path, rows: int(pf.NumRows()), rgs: rgs}, nil
 }
 
 func (r *shardReader) Close() error { return r.pf.Close() }
@@ -98,8 +91,9 @@ func (r *shardReader) has(name string) bool {
 	return r.pf.MetaData().Schema.ColumnIndexByName(name) >= 0
 }
 
-// column reads one whole column as Arrow chunks. A missing column returns
-// nil chunks (treated as all null).
+// column reads one whole column as Arrow chunks (a string column as a
+// dictionary). A missing column returns nil chunks (treated as all null).
+// This is the fallback for encodings the page decoder does not handle.
 func (r *shardReader) column(ctx context.Context, name string) (chunks []arrow.Array, release func(), err error) {
 	i := r.pf.MetaData().Schema.ColumnIndexByName(name)
 	if i < 0 {
@@ -110,7 +104,13 @@ func (r *shardReader) column(ctx context.Context, name string) (chunks []arrow.A
 			err = fmt.Errorf("features: reading column %s of %s: %v", name, r.path, p)
 		}
 	}()
-	tbl, err := r.fr.ReadRowGroups(ctx, []int{i}, r.rgs)
+	props := pqarrow.ArrowReadProperties{BatchSize: 1 << 16}
+	props.SetReadDict(i, true)
+	fr, err := pqarrow.NewFileReader(r.pf, props, memory.NewGoAllocator())
+	if err != nil {
+		return nil, nil, fmt.Errorf("features: reading %s: %w", r.path, err)
+	}
+	tbl, err := fr.ReadRowGroups(ctx, []int{i}, r.rgs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("features: reading column %s of %s: %w", name, r.path, err)
 	}
@@ -122,6 +122,24 @@ var errType = errors.New("unexpected column type")
 // codes reads a string column as shard-local category codes (-1 = null or
 // empty string).
 func (r *shardReader) codes(ctx context.Context, name string, in *interner, dst []int32) ([]int32, error) {
+	out := growInt32(dst, r.rows)
+	n, err := r.codesPages(name, in, out)
+	switch {
+	case err == nil && n == 0 && r.pf.MetaData().Schema.ColumnIndexByName(name) < 0:
+		for i := range out {
+			out[i] = -1
+		}
+		return out, nil
+	case err == nil:
+		return out[:n], nil
+	case errors.Is(err, errEncoding):
+		*in = *newInterner() // codes of a half-read column are never used
+		return r.codesSlow(ctx, name, in, dst)
+	}
+	return nil, err
+}
+
+func (r *shardReader) codesSlow(ctx context.Context, name string, in *interner, dst []int32) ([]int32, error) {
 	chunks, rel, err := r.column(ctx, name)
 	if err != nil {
 		return nil, err
@@ -194,16 +212,54 @@ func (r *shardReader) codes(ctx context.Context, name string, in *interner, dst 
 			return nil, fmt.Errorf("features: %s column %s: %w %s, want utf8", r.path, name, errType, c.DataType())
 		}
 	}
-	for _, c := range out {
-		if c >= 0 {
-			in.count[c]++
-		}
-	}
 	return out, nil
 }
 
 // bools reads a bool column as int8: 1 true, 0 false, -1 null.
 func (r *shardReader) bools(ctx context.Context, name string, dst []int8) ([]int8, error) {
+	out := growInt8(dst, r.rows)
+	pos := 0
+	col, err := r.scanPages(name, func([]byte, int) error { return errEncoding }, func(p *page) error {
+		if p.dict || len(p.plain)*8 < p.nValid || pos+p.n > len(out) {
+			return errEncoding
+		}
+		seg := out[pos : pos+p.n]
+		pos += p.n
+		j := 0
+		for i := range seg {
+			if p.valid != nil && p.valid[i] == 0 {
+				seg[i] = -1
+				continue
+			}
+			seg[i] = int8(p.plain[j>>3] >> (j & 7) & 1)
+			j++
+		}
+		return nil
+	})
+	switch {
+	case err == nil && col == nil:
+		for i := range out {
+			out[i] = -1
+		}
+		return out, nil
+	case err == nil && col.PhysicalType() == parquet.Types.Boolean:
+		return out[:pos], nil
+	case err == nil:
+		return nil, fmt.Errorf("features: %s column %s: %w %s, want bool", r.path, name, errType, col.PhysicalType())
+	case errors.Is(err, errEncoding):
+		return r.boolsSlow(ctx, name, dst)
+	}
+	return nil, err
+}
+
+func growInt8(b []int8, n int) []int8 {
+	if cap(b) < n {
+		return make([]int8, n)
+	}
+	return b[:n]
+}
+
+func (r *shardReader) boolsSlow(ctx context.Context, name string, dst []int8) ([]int8, error) {
 	chunks, rel, err := r.column(ctx, name)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package features
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 
@@ -10,9 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
-// Hot columns (ids, times, numbers) are read straight off the Parquet column
-// pages with the typed column-chunk readers: values land in our own slices
-// with no Arrow builders in between.
+// The typed column-chunk readers of arrow-go: the fallback of the page
+// decoder (decode.go) for encodings it does not handle.
 
 func (r *shardReader) chunkReaders(name string) ([]file.ColumnChunkReader, *schema.Column, error) {
 	sc := r.pf.MetaData().Schema
@@ -37,8 +37,30 @@ const pageBatch = 4096
 // equal ids and the run starts (plus the row count at the end). Only one id
 // per run is copied.
 func (r *shardReader) idRuns(name string, ids strCol, runs []int32) (strCol, []int32, error) {
-	ids.data, ids.offs, runs = ids.data[:0], ids.offs[:0], runs[:0]
-	return r.idRunsInto(name, ids, runs)
+	ids, runs, err := r.idRunsPages(name, ids, runs)
+	if errors.Is(err, errEncoding) {
+		ids.data, ids.offs, runs = ids.data[:0], ids.offs[:0], runs[:0]
+		return r.idRunsInto(name, ids, runs)
+	}
+	return ids, runs, err
+}
+
+// times reads a timestamp column as microseconds, noTime for null.
+func (r *shardReader) times(name string, dst []int64) ([]int64, error) {
+	out, err := r.timesFast(name, dst)
+	if errors.Is(err, errEncoding) {
+		return r.timesPages(name, dst)
+	}
+	return out, err
+}
+
+// floats reads a double or int64 column as float64, NaN for null.
+func (r *shardReader) floats(name string, dst []float64) ([]float64, error) {
+	out, err := r.floatsFast(name, dst)
+	if errors.Is(err, errEncoding) {
+		return r.floatsPages(name, dst)
+	}
+	return out, err
 }
 
 func (r *shardReader) idRunsInto(name string, ids strCol, runs []int32) (_ strCol, _ []int32, err error) {
