@@ -342,16 +342,14 @@ func (q *quantForest) add(xb []uint8, out []float64) {
 	}
 	np := unsafe.Pointer(unsafe.SliceData(q.nodes))
 	xp := unsafe.Pointer(unsafe.SliceData(xb))
+	vp := unsafe.Pointer(unsafe.SliceData(q.value))
 	value := q.value
 	for t, root := range q.roots {
 		D := q.depth[t]
 		i := 0
+		op := unsafe.Pointer(unsafe.SliceData(out))
 		for ; i+8 <= n; i += 8 {
-			k := walk8(np, unsafe.Add(xp, i), uint64(root), D)
-			o := out[i : i+8]
-			for c := range 8 {
-				o[c] += value[k[c]]
-			}
+			walk8(np, unsafe.Add(xp, i), vp, unsafe.Add(op, i*8), uint64(root), D)
 		}
 		for ; i < n; i++ {
 			k := uint64(root)
@@ -371,11 +369,12 @@ func qStep(np, xp unsafe.Pointer, k uint64, i uintptr) uint64 {
 }
 
 // walk8 walks rows 0..7 of the block at xp D steps down the tree at root
-// and returns the leaves they reach. It is kept out of line so that the
-// eight node indexes stay in registers.
+// and adds the values (at vp) of the leaves they reach to out[0..7] (at
+// op). It is kept out of line so that the eight node indexes stay in
+// registers.
 //
 //go:noinline
-func walk8(np, xp unsafe.Pointer, root uint64, D int32) [8]uint64 {
+func walk8(np, xp, vp, op unsafe.Pointer, root uint64, D int32) {
 	k0, k1, k2, k3, k4, k5, k6, k7 := root, root, root, root, root, root, root, root
 	for ; D > 0; D-- {
 		k0 = qStep(np, xp, k0, 0)
@@ -387,5 +386,13 @@ func walk8(np, xp unsafe.Pointer, root uint64, D int32) [8]uint64 {
 		k6 = qStep(np, xp, k6, 6)
 		k7 = qStep(np, xp, k7, 7)
 	}
-	return [8]uint64{k0, k1, k2, k3, k4, k5, k6, k7}
+	o := (*[8]float64)(op)
+	o[0] += *(*float64)(unsafe.Add(vp, k0*8))
+	o[1] += *(*float64)(unsafe.Add(vp, k1*8))
+	o[2] += *(*float64)(unsafe.Add(vp, k2*8))
+	o[3] += *(*float64)(unsafe.Add(vp, k3*8))
+	o[4] += *(*float64)(unsafe.Add(vp, k4*8))
+	o[5] += *(*float64)(unsafe.Add(vp, k5*8))
+	o[6] += *(*float64)(unsafe.Add(vp, k6*8))
+	o[7] += *(*float64)(unsafe.Add(vp, k7*8))
 }
