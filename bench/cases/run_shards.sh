@@ -40,7 +40,7 @@ Y
 fi
 # Each point scores a date not run before (a new run id).
 day=$(( $(ls "$D/data/runs" 2>/dev/null | wc -l) ))
-next_date() { day=$((day + 1)); date -u -d "2024-12-01 + $day days" +%Y-%m-%d; }
+next_date() { day=$((day + 1)); d=$(date -u -d "2024-12-01 + $day days" +%Y-%m-%d); } # sets d
 
 report() { # AS_OF → the run's wall seconds and its score part
   "$R" runs --config "$CFG" --as-of "$1" --json | python3 -c '
@@ -53,11 +53,11 @@ print("run %.1f s, score (prepare+shards+merge) %.1f s, publish %.1f s" % ((p(r[
 }
 
 echo "machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-d=$(next_date)
+next_date
 /usr/bin/time -f "CPU user %U s, sys %S s, peak RSS %M KB" -o "$OUT/local.time" "$R" run --config "$CFG" --as-of "$d" >/dev/null 2>"$OUT/local.log"
 echo "local retain run ($d, $N customers, 8 shards): $(report "$d"); $(cat "$OUT/local.time")"
 for w in $WORKERS; do
-  d=$(next_date)
+  next_date
   echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
   "$R" backfill --config "$CFG" --from "$d" --to "$d" --queue >/dev/null 2>&1
   pids=()
