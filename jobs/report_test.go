@@ -110,9 +110,9 @@ func TestQueuedRunWritesReports(t *testing.T) {
 			if len(rep.runs) != 1 || rep.runs[0] != runs[0].RunID {
 				t.Fatalf("reporter called for %v, want once for %s", rep.runs, runs[0].RunID)
 			}
-			st := runs[0].Stages
+			st := runs[0].Stages // extract, features, score.prep, score, publish, report
 			last := st[len(st)-1]
-			if len(st) != 5 || last.Stage != pipeline.StageReport || last.Status != tc.wantStatus || !strings.Contains(last.Error, tc.wantErr) {
+			if len(st) != 6 || last.Stage != pipeline.StageReport || last.Status != tc.wantStatus || !strings.Contains(last.Error, tc.wantErr) {
 				t.Fatalf("stages: %+v", st)
 			}
 		})

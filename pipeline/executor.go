@@ -535,6 +535,21 @@ func (e *Executor) runPrepare(ctx context.Context, p *Plan, i int, stageInputs s
 		return StageOutcome{Stage: name, Skipped: true, Rows: m.Rows, Dir: final}, nil
 	}
 	start := e.now()
+	// The ledger and the metrics show the prepare step as stage "<stage>.prep".
+	if e.Ledger != nil {
+		if err := e.Ledger.StageStarted(ctx, p.RunID, name, i, start); err != nil {
+			return StageOutcome{}, err
+		}
+	}
+	finished := func(status string, rows int64, msg string) {
+		d := e.now().Sub(start)
+		e.Metrics.stageFinished(name, status, d, rows)
+		if e.Ledger != nil {
+			if err := e.Ledger.StageFinished(context.WithoutCancel(ctx), p.RunID, name, status, false, rows, d, msg, e.now()); err != nil {
+				e.logf("warning: %v", err)
+			}
+		}
+	}
 	ps := *s
 	ps.Name = name
 	var res StageResult
@@ -546,8 +561,11 @@ func (e *Executor) runPrepare(ctx context.Context, p *Plan, i int, stageInputs s
 		return err
 	})
 	if err != nil {
-		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: s.Name, Shard: -1, Err: fmt.Errorf("prepare: %w", err)}
+		se := &StageError{RunID: p.RunID, Stage: s.Name, Shard: -1, Err: fmt.Errorf("prepare: %w", err)}
+		finished(StatusFailed, 0, se.Error())
+		return StageOutcome{}, se
 	}
+	finished(StatusSucceeded, res.Rows, "")
 	d := e.now().Sub(start)
 	e.logf("  %-9s prepared: %d rows in %s", s.Name, res.Rows, d.Round(time.Millisecond))
 	return StageOutcome{Stage: name, Rows: res.Rows, Duration: d, Seconds: d.Seconds(), Dir: final}, nil
