@@ -205,3 +205,23 @@ func (b *block) readFrom(r *bufio.Reader, kinds []Kind, present []bool) error {
 	b.n += n
 	return nil
 }
+
+// bytes is the memory b's rows take (values, nulls, offsets, line numbers).
+func (b *block) bytes() int64 {
+	n := int64(len(b.line)) * 8
+	for k := range b.cols {
+		c := &b.cols[k]
+		n += int64(len(c.null)) + 8*int64(len(c.f)+len(c.i)) + 4*int64(len(c.off)) + int64(len(c.dat))
+	}
+	return n
+}
+
+// capBytes is the memory b's buffers hold (their capacities).
+func (b *block) capBytes() int64 {
+	n := int64(cap(b.line)) * 8
+	for k := range b.cols {
+		c := &b.cols[k]
+		n += int64(cap(c.null)) + 8*int64(cap(c.f)+cap(c.i)) + 4*int64(cap(c.off)) + int64(cap(c.dat))
+	}
+	return n
+}

@@ -2,12 +2,12 @@ package datasets
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -301,23 +301,20 @@ type converter struct {
 	worker   int
 	keep     []bool
 	tmp      *block
-	shard    []int32
-	bufs     []*block
 	read     int64
 	kept     int64
 	bad      int64
 	filtered []int64
 	vals     []float64
 	stack    []float64
-	minT     int64
-	maxT     int64
+	shard    []int32  // per row of a batch: its shard, -1 when not kept
+	bufs     []*block // kept rows not yet spilled, per shard
+	tmp2     *block   // a run block being written (reused)
 }
-
-const spillRows = 16384
 
 func newConverter(p *tablePlan, q *quarantine, sp *spiller, worker int) *converter {
 	c := &converter{p: p, q: q, spill: sp, worker: worker, tmp: newBlock(len(p.cols)), filtered: make([]int64, len(p.filters)),
-		vals: make([]float64, len(p.slots)), minT: math.MaxInt64, maxT: math.MinInt64}
+		vals: make([]float64, len(p.slots))}
 	for s := 0; s < p.shards; s++ {
 		c.bufs = append(c.bufs, newBlock(len(p.cols)))
 	}
@@ -566,23 +563,32 @@ func (c *converter) convert(b *rawBatch) error {
 			}
 		}
 	}
-	// partition kept rows by shard
+	// partition the kept rows by shard, column by column; sort and spill
+	// them as runs when they reach the converter's share of the budget
 	ids := &t.cols[p.custIdx]
+	c.shard = resize(c.shard, n)
 	for r := 0; r < n; r++ {
-		if !c.keep[r] {
+		if c.keep[r] {
+			c.shard[r] = int32(shardOfBytes(ids.str(r), p.shards))
+			c.kept++
+		} else {
+			c.shard[r] = -1
+		}
+	}
+	for lo := 0; lo < n; lo += scatterRows {
+		scatter(t, c.shard, lo, min(lo+scatterRows, n), c.bufs, p.kinds, p.present)
+		total := int64(0)
+		for _, sb := range c.bufs {
+			total += sb.bytes()
+		}
+		if total < c.spill.runBytes {
 			continue
 		}
-		s := shardOfBytes(ids.str(r), p.shards)
-		if p.timeIdx >= 0 && p.present[p.timeIdx] && !t.cols[p.timeIdx].null[r] {
-			v := t.cols[p.timeIdx].i[r]
-			c.minT = min(c.minT, v)
-			c.maxT = max(c.maxT, v)
-		}
-		sb := c.bufs[s]
-		sb.appendRow(t, r, p.kinds, p.present)
-		c.kept++
-		if sb.n >= spillRows {
-			if err := c.spill.write(c.worker, s, sb, p); err != nil {
+		for s, sb := range c.bufs {
+			if sb.n == 0 {
+				continue
+			}
+			if err := c.spill.spill(s, sb, p, &c.tmp2); err != nil {
 				return err
 			}
 			sb.reset()
@@ -591,15 +597,74 @@ func (c *converter) convert(b *rawBatch) error {
 	return nil
 }
 
+// scatterRows is how many rows of a batch are partitioned before the
+// buffered bytes are checked against the budget.
+const scatterRows = 4096
+
+// scatter appends each row r (lo <= r < hi) of t with shard[r] >= 0 onto
+// bufs[shard[r]].
+func scatter(t *block, shard []int32, lo, hi int, bufs []*block, kinds []Kind, present []bool) {
+	shard = shard[:hi]
+	for r := lo; r < hi; r++ {
+		if s := shard[r]; s >= 0 {
+			b := bufs[s]
+			b.line = append(b.line, t.line[r])
+			b.n++
+		}
+	}
+	for k, ok := range present {
+		if !ok {
+			continue
+		}
+		src := &t.cols[k]
+		for r := lo; r < hi; r++ {
+			if s := shard[r]; s >= 0 {
+				d := &bufs[s].cols[k]
+				d.null = append(d.null, src.null[r])
+			}
+		}
+		switch kinds[k] {
+		case Float:
+			for r := lo; r < hi; r++ {
+				if s := shard[r]; s >= 0 {
+					d := &bufs[s].cols[k]
+					d.f = append(d.f, src.f[r])
+				}
+			}
+		case String:
+			a := uint32(0)
+			if lo > 0 {
+				a = src.off[lo-1]
+			}
+			for r := lo; r < hi; r++ {
+				e := src.off[r]
+				if s := shard[r]; s >= 0 {
+					d := &bufs[s].cols[k]
+					d.dat = append(d.dat, src.dat[a:e]...)
+					d.off = append(d.off, uint32(len(d.dat)))
+				}
+				a = e
+			}
+		default:
+			for r := lo; r < hi; r++ {
+				if s := shard[r]; s >= 0 {
+					d := &bufs[s].cols[k]
+					d.i = append(d.i, src.i[r])
+				}
+			}
+		}
+	}
+}
+
+// flush keeps the rows still buffered as in-memory runs.
 func (c *converter) flush() error {
 	for s, sb := range c.bufs {
 		if sb.n > 0 {
-			if err := c.spill.write(c.worker, s, sb, c.p); err != nil {
-				return err
-			}
-			sb.reset()
+			c.spill.keep(s, sb, c.p)
 		}
+		c.bufs[s] = nil
 	}
+	c.tmp2 = nil
 	return nil
 }
 
@@ -627,81 +692,99 @@ func shardOfBytes(id []byte, shards int) int {
 	return int(h % uint64(shards))
 }
 
-// spiller writes per-worker, per-shard spill files of one table.
+// spiller collects one table's sorted runs per shard: run files spilled
+// while reading, and the runs left in memory at the end.
 type spiller struct {
-	dir   string
-	files map[[2]int]*spillFile
-	mu    sync.Mutex
-	bytes []int64   // per shard, file bytes
-	rows  []int64   // per shard
-	dat   [][]int64 // per shard and column, string bytes
+	dir      string
+	shards   int
+	runBytes int64 // a converter spills its rows at this size
+	mu       sync.Mutex
+	files    [][]string // per shard, run files
+	mem      [][]memRun // per shard, in-memory runs
+	rows     []int64    // per shard
+	seq      int
 }
 
-type spillFile struct {
-	f *os.File
-	w *bufio.Writer
-}
-
-func newSpiller(dir string, shards int) (*spiller, error) {
+func newSpiller(dir string, shards int, runBytes int64) (*spiller, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spill folder: %w", err)
 	}
-	sp := &spiller{dir: dir, files: map[[2]int]*spillFile{}, bytes: make([]int64, shards), rows: make([]int64, shards), dat: make([][]int64, shards)}
-	return sp, nil
+	return &spiller{dir: dir, shards: shards, runBytes: runBytes, files: make([][]string, shards), mem: make([][]memRun, shards), rows: make([]int64, shards)}, nil
 }
 
-func (s *spiller) write(worker, shard int, b *block, p *tablePlan) error {
+// spill sorts b (rows of one shard) by (customer, time, line) and writes
+// them as a run file, runBlockRows rows at a time (through *tmp, reused).
+func (s *spiller) spill(shard int, b *block, p *tablePlan, tmp **block) error {
+	perm, _ := sortRows(b, p, 1)
+	if *tmp == nil {
+		*tmp = newBlock(len(p.cols))
+	}
+	sb := *tmp
 	s.mu.Lock()
-	sf, ok := s.files[[2]int{worker, shard}]
-	if !ok {
-		f, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("w%d-s%05d.bin", worker, shard)))
-		if err != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("spill file: %w", err)
-		}
-		sf = &spillFile{f: f, w: bufio.NewWriterSize(f, 256<<10)}
-		s.files[[2]int{worker, shard}] = sf
-	}
-	if s.dat[shard] == nil {
-		s.dat[shard] = make([]int64, len(b.cols))
-	}
+	s.seq++
+	path := filepath.Join(s.dir, fmt.Sprintf("s%05d-r%06d.run", shard, s.seq))
+	s.files[shard] = append(s.files[shard], path)
 	s.rows[shard] += int64(b.n)
-	for k := range b.cols {
-		s.dat[shard][k] += int64(len(b.cols[k].dat))
-	}
 	s.mu.Unlock()
-	if err := b.writeTo(sf.w, p.kinds, p.present); err != nil {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("spill file: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	for a := 0; a < len(perm); a += runBlockRows {
+		permuteBlock(b, perm[a:min(a+runBlockRows, len(perm))], p, sb)
+		sb.writeTo(w, p.kinds, p.present)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("spill file: %w", err)
+	}
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("spill file: %w", err)
 	}
 	return nil
 }
 
-// finish flushes and closes every spill file and returns each shard's files.
-func (s *spiller) finish() (map[int][]string, error) {
-	out := map[int][]string{}
-	keys := make([][2]int, 0, len(s.files))
-	for k := range s.files {
-		keys = append(keys, k)
+// keep sorts b (rows of one shard) into an in-memory run.
+func (s *spiller) keep(shard int, b *block, p *tablePlan) {
+	perm, _ := sortRows(b, p, 1)
+	sb := newBlock(len(p.cols))
+	permuteBlock(b, perm, p, sb)
+	s.mu.Lock()
+	s.mem[shard] = append(s.mem[shard], memRun{b: sb, lo: 0, hi: sb.n})
+	s.rows[shard] += int64(sb.n)
+	s.mu.Unlock()
+}
+
+// runs opens shard s's runs: the previous snapshot's file first (when
+// given), then the run files in creation order, then the in-memory ones.
+func (s *spiller) runs(ctx context.Context, shard int, p *tablePlan, prev string) ([]runSource, error) {
+	var out []runSource
+	fail := func(err error) ([]runSource, error) {
+		for _, r := range out {
+			r.close()
+		}
+		return nil, err
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i][1] != keys[j][1] {
-			return keys[i][1] < keys[j][1]
+	if prev != "" {
+		r, err := openParquetRun(ctx, prev, p)
+		if err != nil {
+			return fail(err)
 		}
-		return keys[i][0] < keys[j][0]
-	})
-	var first error
-	for _, k := range keys {
-		sf := s.files[k]
-		if err := sf.w.Flush(); err != nil && first == nil {
-			first = fmt.Errorf("spill file: %w", err)
-		}
-		if st, err := sf.f.Stat(); err == nil {
-			s.bytes[k[1]] += st.Size()
-		}
-		if err := sf.f.Close(); err != nil && first == nil {
-			first = fmt.Errorf("spill file: %w", err)
-		}
-		out[k[1]] = append(out[k[1]], sf.f.Name())
+		out = append(out, r)
 	}
-	return out, first
+	for _, f := range s.files[shard] {
+		r, err := openFileRun(f, p)
+		if err != nil {
+			return fail(err)
+		}
+		out = append(out, r)
+	}
+	s.mu.Lock()
+	for _, m := range s.mem[shard] {
+		out = append(out, &m)
+	}
+	s.mem[shard] = nil
+	s.mu.Unlock()
+	return out, nil
 }

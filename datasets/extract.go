@@ -29,8 +29,12 @@ type ExtractConfig struct {
 	Force bool
 	// Progress, when set, receives one line per step.
 	Progress func(format string, args ...any)
-	// MemoryBudget bounds the bytes of shards sorted at once (default 600 MB).
+	// MemoryBudget bounds the rows buffered in memory (default 600 MB):
+	// half of it holds rows being read (sorted and spilled as runs when
+	// full), the rest the runs kept in memory and the shards being merged.
 	MemoryBudget int64
+	// fanIn is the most runs merged at once (tests; default maxFanIn).
+	fanIn int
 }
 
 // ExtractSummary is what extract did: per table row accounting and where
@@ -75,9 +79,10 @@ func (c *ExtractConfig) progress(format string, args ...any) {
 func configHash(cfg *ExtractConfig) string {
 	b, _ := json.Marshal(struct {
 		V       int
+		Layout  int // 2: customers deduplicated by customer_id
 		Shards  int
 		Sources map[Table]Source
-	}{SchemaVersion, cfg.Shards, cfg.Sources})
+	}{SchemaVersion, 2, cfg.Shards, cfg.Sources})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
 }
@@ -296,7 +301,11 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 	if err != nil {
 		return nil, fmt.Errorf("sources.%s: %w", t, err)
 	}
-	sp, err := newSpiller(filepath.Join(tmp, "spill", string(t)), cfg.Shards)
+	// each converter buffers rows per shard up to its share of half the
+	// budget, then sorts and spills them as a run (the other half is for
+	// writing shards)
+	runBytes := max(cfg.MemoryBudget/int64(4*rd.workers()), 64<<10)
+	sp, err := newSpiller(filepath.Join(tmp, "spill", string(t)), cfg.Shards, runBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -316,12 +325,8 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 			}
 		}
 	}
-	files, ferr := sp.finish()
 	if err != nil {
 		return nil, fmt.Errorf("sources.%s: %w", t, err)
-	}
-	if ferr != nil {
-		return nil, ferr
 	}
 	ts := &TableSummary{Format: src.Format, Source: display, Filtered: map[string]int64{}, Currency: src.Currency, ShardRows: make([]int64, cfg.Shards)}
 	var bad int64
@@ -365,7 +370,7 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 	cfg.progress("extract %s: read %d rows in %.1fs; writing %d shards", t, ts.Read, time.Since(start).Seconds(), cfg.Shards)
 	rollUp := rollsUp(t, src)
 	ts.RolledUp = rollUp
-	if err := writeShards(ctx, cfg, p, files, sp, tmp, rollUp, ts, prevFiles); err != nil {
+	if err := writeShards(ctx, cfg, p, sp, tmp, rollUp, ts, prevFiles); err != nil {
 		return nil, err
 	}
 	ts.Seconds = time.Since(start).Seconds()
@@ -400,67 +405,40 @@ func indexOf(spec TableSpec, name string) int {
 	return -1
 }
 
-// writeShards sorts and writes every shard, two at a time when their spill
-// sizes fit the memory budget together.
-func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, files map[int][]string, sp *spiller, tmp string, rollUp bool, ts *TableSummary, prevFiles []string) error {
-	sizes, spillRows, spillDat := sp.bytes, sp.rows, sp.dat
+// writeShards merges and writes every shard, two at a time.
+func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, sp *spiller, tmp string, rollUp bool, ts *TableSummary, prevFiles []string) error {
 	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
 	var mu sync.Mutex
-	sem := make(chan int64, 1)
-	sem <- cfg.MemoryBudget
-	var cond = sync.NewCond(&mu)
-	budget := cfg.MemoryBudget
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(2)
-	_ = sem
 	for s := 0; s < cfg.Shards; s++ {
-		size := sizes[s]
-		if prevFiles != nil {
-			if st, err := os.Stat(prevFiles[s]); err == nil {
-				size += 4 * st.Size() // compressed Parquet expands
-			}
-		}
-		if 3*size+(16<<20) > cfg.MemoryBudget {
-			cfg.progress("extract %s: shard %d holds %d MB of rows, more than the %d MB memory budget allows: it is sorted alone, and peak memory grows with it (raise shards to bound it)",
-				p.table, s, size>>20, cfg.MemoryBudget>>20)
-		}
-		need := min(3*size+(16<<20), cfg.MemoryBudget)
-		mu.Lock()
-		for budget < need {
-			cond.Wait()
-		}
-		budget -= need
-		mu.Unlock()
 		g.Go(func() error {
-			defer func() {
-				mu.Lock()
-				budget += need
-				cond.Broadcast()
-				mu.Unlock()
-			}()
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b := newBlock(len(p.cols))
+			prev := ""
 			if prevFiles != nil {
-				if err := loadParquetShard(ctx, prevFiles[s], p, b); err != nil {
-					return err
-				}
+				prev = prevFiles[s]
 			}
-			b.reserve(int(spillRows[s]), spillDat[s], p.kinds, p.present)
-			if err := loadShard(files[s], p, b); err != nil {
+			runs, err := sp.runs(ctx, s, p, prev)
+			if err != nil {
 				return err
 			}
-			for _, f := range files[s] {
-				os.Remove(f)
+			fanIn := cfg.fanIn
+			if fanIn < 2 {
+				fanIn = maxFanIn
 			}
-			res, err := writeShard(ShardPath(tmp, p.table, s), b, p, rollUp)
+			if runs, err = limitFanIn(runs, fanIn, p, sp.dir, s, cfg.progress); err != nil {
+				return err
+			}
+			res, err := writeShard(ShardPath(tmp, p.table, s), runs, p, rollUp)
 			if err != nil {
 				return err
 			}
 			mu.Lock()
 			ts.ShardRows[s] = res.rows
 			ts.Rows += res.rows
+			ts.Duplicates += res.dups
 			if res.rows > 0 && res.minT <= res.maxT {
 				minT, maxT = min(minT, res.minT), max(maxT, res.maxT)
 			}

@@ -35,13 +35,16 @@ type TableSummary struct {
 	Rows        int64            `json:"rows"` // rows in the snapshot (orders after roll-up)
 	ShardRows   []int64          `json:"shard_rows"`
 	RolledUp    bool             `json:"rolled_up,omitempty"`
-	MinTime     *time.Time       `json:"min_time,omitempty"`
-	MaxTime     *time.Time       `json:"max_time,omitempty"`
-	Currency    string           `json:"currency,omitempty"`
-	TimeFormat  string           `json:"time_format,omitempty"` // as configured or recognised
-	Watermark   string           `json:"watermark,omitempty"`   // last watermark value seen (postgres, sqlite)
-	Incremental bool             `json:"incremental,omitempty"` // only rows beyond the previous watermark were read (counts are this extract's)
-	Seconds     float64          `json:"seconds"`
+	// Duplicates counts customers rows folded away because a later row of
+	// the same customer_id won (customers only: rows = kept - duplicates).
+	Duplicates  int64      `json:"duplicates,omitempty"`
+	MinTime     *time.Time `json:"min_time,omitempty"`
+	MaxTime     *time.Time `json:"max_time,omitempty"`
+	Currency    string     `json:"currency,omitempty"`
+	TimeFormat  string     `json:"time_format,omitempty"` // as configured or recognised
+	Watermark   string     `json:"watermark,omitempty"`   // last watermark value seen (postgres, sqlite)
+	Incremental bool       `json:"incremental,omitempty"` // only rows beyond the previous watermark were read (counts are this extract's)
+	Seconds     float64    `json:"seconds"`
 }
 
 // Snapshot is an opened snapshot: its manifest and every shard file.

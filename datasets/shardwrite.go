@@ -3,10 +3,8 @@ package datasets
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,7 +16,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -26,135 +23,35 @@ import (
 // written to a shard file.
 const writeChunk = 256 << 10
 
-// loadShard appends a shard's spill files onto b.
-func loadShard(files []string, p *tablePlan, b *block) error {
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			return fmt.Errorf("spill file: %w", err)
-		}
-		br := bufio.NewReaderSize(fh, 1<<20)
-		for {
-			err := b.readFrom(br, p.kinds, p.present)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				fh.Close()
-				return fmt.Errorf("%s: %w", f, err)
-			}
-		}
-		fh.Close()
-	}
-	return nil
-}
-
-// loadParquetShard appends the rows of a previous snapshot's shard file onto
-// b (incremental extracts). Their source line is 0, so at equal times they
-// sort before new rows, in file order.
-func loadParquetShard(ctx context.Context, path string, p *tablePlan, b *block) error {
-	rdr, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		return fmt.Errorf("previous snapshot %s: %w", path, err)
-	}
-	defer rdr.Close()
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("previous snapshot %s: %w", path, err)
-	}
-	tbl, err := fr.ReadTable(ctx)
-	if err != nil {
-		return fmt.Errorf("previous snapshot %s: %w", path, err)
-	}
-	defer tbl.Release()
-	n := int(tbl.NumRows())
-	b.line = append(b.line, make([]int64, n)...)
-	for k, c := range p.spec.Columns {
-		if !p.present[k] {
-			continue
-		}
-		idx := tbl.Schema().FieldIndices(c.Name)
-		if len(idx) == 0 {
-			return fmt.Errorf("previous snapshot %s: no column %s", path, c.Name)
-		}
-		d := &b.cols[k]
-		for _, ch := range tbl.Column(idx[0]).Data().Chunks() {
-			for i := 0; i < ch.Len(); i++ {
-				null := ch.IsNull(i)
-				d.null = append(d.null, null)
-				switch a := ch.(type) {
-				case *array.String:
-					if !null {
-						d.dat = append(d.dat, a.Value(i)...)
-					}
-					d.off = append(d.off, uint32(len(d.dat)))
-				case *array.Float64:
-					d.f = append(d.f, a.Value(i))
-				case *array.Int64:
-					d.i = append(d.i, a.Value(i))
-				case *array.Timestamp:
-					d.i = append(d.i, int64(a.Value(i)))
-				case *array.Boolean:
-					d.i = append(d.i, b2i(a.Value(i)))
-				default:
-					return fmt.Errorf("previous snapshot %s: column %s has type %s", path, c.Name, ch.DataType())
-				}
-			}
-		}
-	}
-	b.n += n
-	return nil
-}
-
-// sortShard returns row indexes ordered by (customer_id bytes, time, source
-// line): a counting sort over ranked customer ids, then a time sort within
-// each customer. starts[i] is where customer i's rows begin.
-func sortShard(b *block, p *tablePlan) (perm []int32, starts []int32) {
+// sortRows returns b's row indexes ordered by (shard of the customer,
+// customer_id bytes, time, source line, row) and where each of the shards
+// begins in that order (shards+1 entries). Rows are first partitioned by
+// shard (stable), then each shard's rows are counting-sorted over ranked
+// customer ids (a small map per shard) and time-sorted within customers.
+func sortRows(b *block, p *tablePlan, shards int) (perm []int32, shardStarts []int32) {
 	ids := &b.cols[p.custIdx]
-	dense := make(map[string]int32, b.n/8+16)
-	cust := make([]int32, b.n)
-	var distinct []string
-	for r := 0; r < b.n; r++ {
-		s := bstr(ids.str(r))
-		d, ok := dense[s]
-		if !ok {
-			d = int32(len(distinct))
-			dense[s] = d
-			distinct = append(distinct, s)
-		}
-		cust[r] = d
-	}
-	order := make([]int32, len(distinct))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(a, b int32) int {
-		x, y := distinct[a], distinct[b]
-		if x < y {
-			return -1
-		}
-		if x > y {
-			return 1
-		}
-		return 0
-	})
-	rank := make([]int32, len(distinct))
-	for i, d := range order {
-		rank[d] = int32(i)
-	}
-	starts = make([]int32, len(distinct)+1)
-	for _, d := range cust {
-		starts[rank[d]+1]++
-	}
-	for i := 1; i < len(starts); i++ {
-		starts[i] += starts[i-1]
-	}
-	next := slices.Clone(starts[:len(distinct)])
+	shardStarts = make([]int32, shards+1)
 	perm = make([]int32, b.n)
-	for r, d := range cust {
-		k := rank[d]
-		perm[next[k]] = int32(r)
-		next[k]++
+	if shards > 1 {
+		sh := make([]int32, b.n)
+		for r := range sh {
+			s := int32(shardOfBytes(ids.str(r), shards))
+			sh[r] = s
+			shardStarts[s+1]++
+		}
+		for i := 1; i < len(shardStarts); i++ {
+			shardStarts[i] += shardStarts[i-1]
+		}
+		next := slices.Clone(shardStarts[:shards])
+		for r, s := range sh {
+			perm[next[s]] = int32(r)
+			next[s]++
+		}
+	} else {
+		shardStarts[1] = int32(b.n)
+		for r := range perm {
+			perm[r] = int32(r)
+		}
 	}
 	var tm []int64
 	if p.timeIdx >= 0 && p.present[p.timeIdx] {
@@ -168,9 +65,85 @@ func sortShard(b *block, p *tablePlan) (perm []int32, starts []int32) {
 			}
 		}
 	}
-	line := b.line
+	var sc sortScratch
+	for s := 0; s < shards; s++ {
+		sortCustomers(perm[shardStarts[s]:shardStarts[s+1]], ids, tm, b.line, &sc)
+	}
+	return perm, shardStarts
+}
+
+type sortScratch struct {
+	cust     []int32
+	distinct []distinctID
+	rank     []int32
+	starts   []int32
+	out      []int32
+}
+
+type distinctID struct {
+	key uint64 // the id's first 8 bytes, big-endian, zero-padded
+	id  string
+	d   int32
+}
+
+// sortCustomers sorts rows (indexes into a block) by (customer id bytes,
+// time, line, row) in place.
+func sortCustomers(rows []int32, ids *colBuf, tm, line []int64, sc *sortScratch) {
+	if len(rows) == 0 {
+		return
+	}
+	dense := make(map[string]int32, len(rows)/8+16)
+	sc.cust = resize(sc.cust, len(rows))
+	sc.distinct = sc.distinct[:0]
+	for j, r := range rows {
+		s := bstr(ids.str(int(r)))
+		d, ok := dense[s]
+		if !ok {
+			d = int32(len(sc.distinct))
+			dense[s] = d
+			var kb [8]byte
+			copy(kb[:], s)
+			sc.distinct = append(sc.distinct, distinctID{key: binary.BigEndian.Uint64(kb[:]), id: s, d: d})
+		}
+		sc.cust[j] = d
+	}
+	slices.SortFunc(sc.distinct, func(a, b distinctID) int {
+		if a.key != b.key {
+			if a.key < b.key {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	nd := len(sc.distinct)
+	sc.rank = resize(sc.rank, nd)
+	for i, x := range sc.distinct {
+		sc.rank[x.d] = int32(i)
+	}
+	sc.starts = resize(sc.starts, nd+1)
+	clear(sc.starts)
+	for _, d := range sc.cust {
+		sc.starts[sc.rank[d]+1]++
+	}
+	for i := 1; i < len(sc.starts); i++ {
+		sc.starts[i] += sc.starts[i-1]
+	}
+	sc.out = resize(sc.out, len(rows))
+	next := sc.rank // reuse: rank is no longer needed once mapped below
+	cust := sc.cust
+	for j, d := range cust {
+		cust[j] = sc.rank[d]
+	}
+	copy(next, sc.starts[:nd])
+	for j, k := range cust {
+		sc.out[next[k]] = rows[j]
+		next[k]++
+	}
+	copy(rows, sc.out)
+	starts := sc.starts
 	for i := 0; i+1 < len(starts); i++ {
-		seg := perm[starts[i]:starts[i+1]]
+		seg := rows[starts[i]:starts[i+1]]
 		if len(seg) < 2 {
 			continue
 		}
@@ -199,45 +172,6 @@ func sortShard(b *block, p *tablePlan) (perm []int32, starts []int32) {
 			slices.SortFunc(seg, cmp)
 		}
 	}
-	return perm, starts
-}
-
-// permuteCols returns a block holding b's columns k with want[k] (the
-// others empty) in perm order, so roll-up reads them sequentially. Columns
-// not wanted are read straight from b through perm when written.
-func permuteCols(b *block, perm []int32, p *tablePlan, want []bool) *block {
-	out := newBlock(len(p.cols))
-	out.n = len(perm)
-	for k, ok := range p.present {
-		if !ok || !want[k] {
-			continue
-		}
-		s, d := &b.cols[k], &out.cols[k]
-		d.null = make([]bool, len(perm))
-		for j, r := range perm {
-			d.null[j] = s.null[r]
-		}
-		switch p.kinds[k] {
-		case Float:
-			d.f = make([]float64, len(perm))
-			for j, r := range perm {
-				d.f[j] = s.f[r]
-			}
-		case String:
-			d.off = make([]uint32, len(perm))
-			d.dat = make([]byte, 0, len(s.dat))
-			for j, r := range perm {
-				d.dat = append(d.dat, s.str(int(r))...)
-				d.off[j] = uint32(len(d.dat))
-			}
-		default:
-			d.i = make([]int64, len(perm))
-			for j, r := range perm {
-				d.i[j] = s.i[r]
-			}
-		}
-	}
-	return out
 }
 
 // rollup folds order lines with the same (customer, order_id) into one
@@ -390,28 +324,90 @@ func rollup(b, sb *block, perm []int32, p *tablePlan, starts []int32) ([]int32, 
 	return lead, over
 }
 
+// segRows is the number of merged rows rolled up (or deduplicated) at a
+// time; a segment is extended to the end of its last customer.
+const segRows = 32 << 10
+
 // shardResult is what writing one shard file produced.
 type shardResult struct {
 	rows       int64
+	dups       int64 // customers rows folded into a later row of the same customer
 	minT, maxT int64
 }
 
-// writeShard sorts, rolls up and writes one shard's rows to path atomically.
-func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, error) {
-	res := shardResult{minT: math.MaxInt64, maxT: math.MinInt64}
-	perm, starts := sortShard(b, p)
-	over := make([]*colBuf, len(p.cols))
-	if rollUp {
-		want := make([]bool, len(p.cols))
-		want[indexOf(p.spec, "order_id")] = true
-		want[indexOf(p.spec, "product")] = true
-		lead, ov := rollup(b, permuteCols(b, perm, p, want), perm, p, starts)
-		for j, l := range lead {
-			lead[j] = perm[l] // the lead line's row in b
+// customerStarts returns where each customer's rows begin in b (sorted),
+// plus b.n at the end.
+func customerStarts(b *block, p *tablePlan, starts []int32) []int32 {
+	ids := &b.cols[p.custIdx]
+	starts = append(starts[:0], 0)
+	for r := 1; r < b.n; r++ {
+		if !bytes.Equal(ids.str(r), ids.str(r-1)) {
+			starts = append(starts, int32(r))
 		}
-		perm, over = lead, ov
 	}
-	res.rows = int64(len(perm))
+	if b.n > 0 {
+		starts = append(starts, int32(b.n))
+	}
+	return starts
+}
+
+// appendOutput appends rows lead of seg onto out, taking columns with an
+// override from over (in output order) instead.
+func appendOutput(out, seg *block, lead []int32, over []*colBuf, kinds []Kind, present []bool) {
+	for _, r := range lead {
+		out.line = append(out.line, seg.line[r])
+	}
+	for k, ok := range present {
+		if !ok {
+			continue
+		}
+		d := &out.cols[k]
+		if over != nil && over[k] != nil {
+			o := over[k]
+			d.null = append(d.null, o.null...)
+			if kinds[k] == Float {
+				d.f = append(d.f, o.f...)
+			} else {
+				d.i = append(d.i, o.i...)
+			}
+			continue
+		}
+		s := &seg.cols[k]
+		for _, r := range lead {
+			d.null = append(d.null, s.null[r])
+		}
+		switch kinds[k] {
+		case Float:
+			for _, r := range lead {
+				d.f = append(d.f, s.f[r])
+			}
+		case String:
+			for _, r := range lead {
+				d.dat = append(d.dat, s.str(int(r))...)
+				d.off = append(d.off, uint32(len(d.dat)))
+			}
+		default:
+			for _, r := range lead {
+				d.i = append(d.i, s.i[r])
+			}
+		}
+	}
+	out.n += len(lead)
+}
+
+// writeShard merges a shard's sorted runs, rolls up order lines (rollUp) or
+// keeps the latest row of each customer (customers), and writes the shard
+// file to path atomically. It closes the runs.
+func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shardResult, error) {
+	res := shardResult{minT: math.MaxInt64, maxT: math.MinInt64}
+	m, err := newMerger(runs, p)
+	if err != nil {
+		for _, r := range runs {
+			r.close()
+		}
+		return res, err
+	}
+	defer m.close()
 	schema := p.spec.ArrowSchema()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return res, fmt.Errorf("snapshot folder: %w", err)
@@ -438,27 +434,34 @@ func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, 
 	if err != nil {
 		return res, fmt.Errorf("shard file %s: %w", path, err)
 	}
+	// the output rows: the mapped columns, and lines/distinct_products when
+	// rolling up
+	outPresent := slices.Clone(p.present)
+	if rollUp {
+		outPresent[indexOf(p.spec, "lines")] = true
+		outPresent[indexOf(p.spec, "distinct_products")] = true
+	}
+	dedup := p.table == Customers
+	seg, out := newBlock(len(p.cols)), newBlock(len(p.cols))
+	var ident, lead, starts []int32
 	arrs := make([]arrow.Array, len(p.cols))
 	var g gatherBufs
 	posIdx := make([]int32, 0, writeChunk)
-	for lo := 0; lo < len(perm) || lo == 0; lo += writeChunk {
-		hi := min(lo+writeChunk, len(perm))
-		rows := perm[lo:hi]
+	wrote := false
+	// writeOut writes out's first n rows as one row group
+	writeOut := func(n int) error {
 		posIdx = posIdx[:0]
-		for j := lo; j < hi; j++ {
+		for j := 0; j < n; j++ {
 			posIdx = append(posIdx, int32(j))
 		}
 		for k, c := range p.spec.Columns {
 			var src *colBuf
-			idx := rows
-			if ob := over[k]; ob != nil {
-				src, idx = ob, posIdx
-			} else if p.present[k] {
-				src = &b.cols[k]
+			if outPresent[k] {
+				src = &out.cols[k]
 			}
-			arrs[k] = g.gather(k, c, src, idx)
+			arrs[k] = g.gather(k, c, src, posIdx)
 			if k == p.timeIdx && src != nil {
-				for _, r := range idx {
+				for _, r := range posIdx {
 					if !src.null[r] {
 						v := src.i[r]
 						res.minT = min(res.minT, v)
@@ -467,17 +470,76 @@ func writeShard(path string, b *block, p *tablePlan, rollUp bool) (shardResult, 
 				}
 			}
 		}
-		rec := array.NewRecordBatch(schema, arrs, int64(len(rows)))
+		rec := array.NewRecordBatch(schema, arrs, int64(n))
 		err := fw.Write(rec)
 		rec.Release()
 		for _, a := range arrs {
 			a.Release()
 		}
 		if err != nil {
-			return res, fmt.Errorf("shard file %s: %w", path, err)
+			return fmt.Errorf("shard file %s: %w", path, err)
 		}
-		if len(perm) == 0 {
+		wrote = true
+		res.rows += int64(n)
+		out.dropFront(n, p.kinds, outPresent)
+		return nil
+	}
+	for {
+		if !rollUp && !dedup {
+			// rows go out as they are: merge straight into out
+			more, err := m.segment(out, out.n+segRows)
+			if err != nil {
+				return res, err
+			}
+			if !more || out.n == 0 {
+				break
+			}
+			for out.n >= writeChunk {
+				if err := writeOut(writeChunk); err != nil {
+					return res, err
+				}
+			}
+			if len(m.heap) == 0 {
+				break
+			}
+			continue
+		}
+		seg.reset()
+		more, err := m.segment(seg, segRows)
+		if err != nil {
+			return res, err
+		}
+		if !more {
 			break
+		}
+		switch {
+		case rollUp:
+			starts = customerStarts(seg, p, starts)
+			for len(ident) < seg.n {
+				ident = append(ident, int32(len(ident)))
+			}
+			l, over := rollup(seg, seg, ident[:seg.n], p, starts)
+			appendOutput(out, seg, l, over, p.kinds, outPresent)
+		case dedup:
+			// latest wins: the last row of each customer in (customer,
+			// signed_up_at, source line) order
+			starts = customerStarts(seg, p, starts)
+			lead = lead[:0]
+			for _, e := range starts[1:] {
+				lead = append(lead, e-1)
+			}
+			res.dups += int64(seg.n - len(lead))
+			appendOutput(out, seg, lead, nil, p.kinds, outPresent)
+		}
+		for out.n >= writeChunk {
+			if err := writeOut(writeChunk); err != nil {
+				return res, err
+			}
+		}
+	}
+	if out.n > 0 || !wrote {
+		if err := writeOut(out.n); err != nil {
+			return res, err
 		}
 	}
 	if err := fw.Close(); err != nil {
