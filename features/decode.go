@@ -124,7 +124,7 @@ func (r *shardReader) scanPages(name string, onDict func(data []byte, n int) err
 					return col, fmt.Errorf("features: column %s of %s: corrupt dictionary indices", name, r.path)
 				}
 				p.dict = true
-				sp.idx = growInt32(sp.idx, p.nValid)
+				sp.idx = grow(sp.idx, p.nValid)
 				p.idx = sp.idx
 				if err := rleDecode(body[1:], int(body[0]), p.idx); err != nil {
 					return col, fmt.Errorf("features: column %s of %s: %w", name, r.path, err)
@@ -151,11 +151,11 @@ func (p *page) levels(sp *pageScratch, buf []byte, width int, maxDef int16) erro
 		p.nValid = p.n
 		return nil
 	}
-	sp.levels = growInt32(sp.levels, p.n)
+	sp.levels = grow(sp.levels, p.n)
 	if err := rleDecode(buf, width, sp.levels); err != nil {
 		return err
 	}
-	sp.valid = growUint8(sp.valid, p.n)
+	sp.valid = grow(sp.valid, p.n)
 	nv := 0
 	for i, l := range sp.levels {
 		v := uint8(0)
@@ -505,7 +505,7 @@ func (r *shardReader) idRunsPages(name string, ids strCol, runs []int32) (_ strC
 
 // timesFast reads a timestamp column as microseconds (noTime for null).
 func (r *shardReader) timesFast(name string, dst []int64) ([]int64, error) {
-	out := growInt64(dst, r.rows)
+	out := grow(dst, r.rows)
 	col, n, nulls, err := r.fixed8(name, int64SliceAsUint64(out), r.scratch.nulls)
 	r.scratch.nulls = nulls
 	if err != nil {
@@ -541,7 +541,7 @@ func (r *shardReader) timesFast(name string, dst []int64) ([]int64, error) {
 
 // floatsFast reads a DOUBLE or INT64 column as float64 (NaN for null).
 func (r *shardReader) floatsFast(name string, dst []float64) ([]float64, error) {
-	out := growFloat64(dst, r.rows)
+	out := grow(dst, r.rows)
 	u := float64SliceAsUint64(out)
 	col, n, nulls, err := r.fixed8(name, u, r.scratch.nulls)
 	r.scratch.nulls = nulls
@@ -576,18 +576,4 @@ func int64SliceAsUint64(s []int64) []uint64 {
 
 func float64SliceAsUint64(s []float64) []uint64 {
 	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-}
-
-func growInt32(b []int32, n int) []int32 {
-	if cap(b) < n {
-		return make([]int32, n)
-	}
-	return b[:n]
-}
-
-func growUint8(b []uint8, n int) []uint8 {
-	if cap(b) < n {
-		return make([]uint8, n)
-	}
-	return b[:n]
 }

@@ -122,7 +122,7 @@ var errType = errors.New("unexpected column type")
 // codes reads a string column as shard-local category codes (-1 = null or
 // empty string).
 func (r *shardReader) codes(ctx context.Context, name string, in *interner, dst []int32) ([]int32, error) {
-	out := growInt32(dst, r.rows)
+	out := grow(dst, r.rows)
 	n, err := r.codesPages(name, in, out)
 	switch {
 	case err == nil && n == 0 && r.pf.MetaData().Schema.ColumnIndexByName(name) < 0:
@@ -217,7 +217,7 @@ func (r *shardReader) codesSlow(ctx context.Context, name string, in *interner, 
 
 // bools reads a bool column as int8: 1 true, 0 false, -1 null.
 func (r *shardReader) bools(ctx context.Context, name string, dst []int8) ([]int8, error) {
-	out := growInt8(dst, r.rows)
+	out := grow(dst, r.rows)
 	pos := 0
 	col, err := r.scanPages(name, func([]byte, int) error { return errEncoding }, func(p *page) error {
 		if p.dict || len(p.plain)*8 < p.nValid || pos+p.n > len(out) {
@@ -250,13 +250,6 @@ func (r *shardReader) bools(ctx context.Context, name string, dst []int8) ([]int
 		return r.boolsSlow(ctx, name, dst)
 	}
 	return nil, err
-}
-
-func growInt8(b []int8, n int) []int8 {
-	if cap(b) < n {
-		return make([]int8, n)
-	}
-	return b[:n]
 }
 
 func (r *shardReader) boolsSlow(ctx context.Context, name string, dst []int8) ([]int8, error) {

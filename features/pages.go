@@ -135,7 +135,7 @@ func (r *shardReader) timesPages(name string, dst []int64) (out []int64, err err
 			err = fmt.Errorf("features: reading column %s of %s: %v", name, r.path, p)
 		}
 	}()
-	out = growInt64(dst, r.rows)
+	out = grow(dst, r.rows)
 	crs, col, err := r.chunkReaders(name)
 	if err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func (r *shardReader) floatsPages(name string, dst []float64) (out []float64, er
 			err = fmt.Errorf("features: reading column %s of %s: %v", name, r.path, p)
 		}
 	}()
-	out = growFloat64(dst, r.rows)
+	out = grow(dst, r.rows)
 	crs, col, err := r.chunkReaders(name)
 	if err != nil {
 		return nil, err
@@ -274,16 +274,10 @@ func (r *shardReader) floatsPages(name string, dst []float64) (out []float64, er
 	return out[:pos], nil
 }
 
-func growInt64(b []int64, n int) []int64 {
+// grow returns b resized to n, reallocated only when too small.
+func grow[T any](b []T, n int) []T {
 	if cap(b) < n {
-		return make([]int64, n)
-	}
-	return b[:n]
-}
-
-func growFloat64(b []float64, n int) []float64 {
-	if cap(b) < n {
-		return make([]float64, n)
+		return make([]T, n)
 	}
 	return b[:n]
 }
