@@ -335,6 +335,9 @@ func parseFloatRaw(rc *rawCol, r int) (v float64, null bool, ok bool) {
 		if len(t) == 0 {
 			return 0, true, true
 		}
+		if f, ok := parseDecimalFast(t); ok {
+			return f, false, true
+		}
 		f, err := strconv.ParseFloat(bstr(t), 64)
 		if err != nil {
 			return 0, false, false
@@ -345,6 +348,51 @@ func parseFloatRaw(rc *rawCol, r int) (v float64, null bool, ok bool) {
 	default:
 		return float64(rc.i[r]), rc.null[r], true
 	}
+}
+
+// exactPow10 are the powers of ten a float64 holds exactly.
+var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseDecimalFast parses plain decimals ("-12.50", "3") of at most 15
+// digits: the digits are an exact float64 and so is the power of ten, so
+// one division gives the correctly rounded value, the same as
+// strconv.ParseFloat. Anything else (exponents, more digits, "inf") is
+// left to strconv (ok false).
+func parseDecimalFast(b []byte) (float64, bool) {
+	i, neg := 0, false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		i = 1
+	}
+	var m uint64
+	digits, frac := 0, -1
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c >= '0' && c <= '9' {
+			m = m*10 + uint64(c-'0')
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+			continue
+		}
+		if c == '.' && frac < 0 {
+			frac = 0
+			continue
+		}
+		return 0, false
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	f := float64(m)
+	if frac > 0 {
+		f /= exactPow10[frac]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 func (c *converter) reject(b *rawBatch, r int, slot int, reason string) {

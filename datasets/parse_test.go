@@ -3,8 +3,10 @@ package datasets
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +184,47 @@ func FuzzCSVReader(f *testing.F) {
 			if !strings.Contains(err.Error(), "f.csv") {
 				t.Fatalf("message names no file: %v", err)
 			}
+		}
+	})
+}
+
+// TestParseDecimalFast: the fast path gives strconv.ParseFloat's bits, and
+// declines what it does not handle.
+func TestParseDecimalFast(t *testing.T) {
+	for _, s := range []string{"0", "3", "-3", "+7", "18.89", "0.1", "0.3", "-0.000001", "123456789012345", "99999.9999999999", "1.", ".5", "4.35", "2.675", "1e5", "1234567890123456", "inf", "NaN", "1.2.3", "", "-", ".", "12a", "0x10"} {
+		want, err := strconv.ParseFloat(s, 64)
+		got, ok := parseDecimalFast([]byte(s))
+		if !ok {
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: fast path accepted %v, strconv says %v", s, got, err)
+			continue
+		}
+		if math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("%q: fast path %v, strconv %v", s, got, want)
+		}
+	}
+	for _, s := range []string{"18.89", "3", "-0.5"} {
+		if _, ok := parseDecimalFast([]byte(s)); !ok {
+			t.Errorf("%q: fast path declined", s)
+		}
+	}
+}
+
+// FuzzParseDecimalFast checks the fast path against strconv on any input.
+func FuzzParseDecimalFast(f *testing.F) {
+	for _, s := range []string{"18.89", "-0.1", "123456789012345", "1."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseDecimalFast([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("%q: fast %v, strconv %v (%v)", s, got, want, err)
 		}
 	})
 }

@@ -223,28 +223,19 @@ func permuteBlock(src *block, perm []int32, p *tablePlan, dst *block) {
 			}
 		case String:
 			d.off = resize(d.off, n)
-			size := len(s.dat)
-			if n != src.n {
-				size = 0
-				for _, r := range perm {
-					a := uint32(0)
-					if r > 0 {
-						a = s.off[r-1]
-					}
-					size += int(s.off[r] - a)
-				}
+			dat := d.dat[:0]
+			if n == src.n && cap(dat) < len(s.dat) {
+				dat = make([]byte, 0, len(s.dat))
 			}
-			d.dat = resize(d.dat, size)
-			e := uint32(0)
 			for j, r := range perm {
 				a := uint32(0)
 				if r > 0 {
 					a = s.off[r-1]
 				}
-				e += uint32(copy(d.dat[e:], s.dat[a:s.off[r]]))
-				d.off[j] = e
+				dat = append(dat, s.dat[a:s.off[r]]...)
+				d.off[j] = uint32(len(dat))
 			}
-			d.dat = d.dat[:e]
+			d.dat = dat
 		default:
 			d.i = resize(d.i, n)
 			for j, r := range perm {
@@ -505,9 +496,15 @@ func (m *merger) segment(seg *block, minRows int) (bool, error) {
 				break
 			}
 			if second >= 0 {
-				k := m.key(b, end)
-				if c := cmpKeys(&k, &m.heads[second]); c > 0 || c == 0 && i > second {
+				sk := &m.heads[second]
+				id := b.cols[ci].str(end)
+				if pre := idPrefix(id); pre > sk.pre {
 					break
+				} else if pre == sk.pre {
+					k := m.key(b, end)
+					if c := cmpKeys(&k, sk); c > 0 || c == 0 && i > second {
+						break
+					}
 				}
 			}
 			end++

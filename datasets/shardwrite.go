@@ -446,22 +446,17 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 	var ident, lead, starts []int32
 	arrs := make([]arrow.Array, len(p.cols))
 	var g gatherBufs
-	posIdx := make([]int32, 0, writeChunk)
 	wrote := false
 	// writeOut writes out's first n rows as one row group
 	writeOut := func(n int) error {
-		posIdx = posIdx[:0]
-		for j := 0; j < n; j++ {
-			posIdx = append(posIdx, int32(j))
-		}
 		for k, c := range p.spec.Columns {
 			var src *colBuf
 			if outPresent[k] {
 				src = &out.cols[k]
 			}
-			arrs[k] = g.gather(k, c, src, posIdx)
+			arrs[k] = g.prefix(k, c, src, n)
 			if k == p.timeIdx && src != nil {
-				for _, r := range posIdx {
+				for r := 0; r < n; r++ {
 					if !src.null[r] {
 						v := src.i[r]
 						res.minT = min(res.minT, v)
@@ -566,11 +561,12 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 // arrays alias the buffers, so they are valid until the next gather of the
 // same column.
 type gatherBufs struct {
-	f    map[int][]float64
-	i    map[int][]int64
-	off  map[int][]int32
-	dat  map[int][]byte
-	bits map[int][]byte
+	ident []int32
+	f     map[int][]float64
+	i     map[int][]int64
+	off   map[int][]int32
+	dat   map[int][]byte
+	bits  map[int][]byte
 }
 
 func (g *gatherBufs) gather(k int, c Column, src *colBuf, idx []int32) arrow.Array {
@@ -654,6 +650,61 @@ func (g *gatherBufs) gather(k int, c Column, src *colBuf, idx []int32) arrow.Arr
 			off[j+1] = int32(len(d))
 		}
 		g.off[k], g.dat[k] = off, d
+		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(off)), memory.NewBufferBytes(d)}, nil, nulls, 0)
+	}
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+// prefix builds an Arrow array of src's first n rows. Numbers and times
+// alias src's values (valid until src changes); strings alias its bytes.
+func (g *gatherBufs) prefix(k int, c Column, src *colBuf, n int) arrow.Array {
+	if src == nil || c.Kind == Bool {
+		if g.ident == nil || len(g.ident) < n {
+			g.ident = make([]int32, max(n, writeChunk))
+			for i := range g.ident {
+				g.ident[i] = int32(i)
+			}
+		}
+		return g.gather(k, c, src, g.ident[:n])
+	}
+	if g.f == nil {
+		g.f, g.i, g.off, g.dat, g.bits = map[int][]float64{}, map[int][]int64{}, map[int][]int32{}, map[int][]byte{}, map[int][]byte{}
+	}
+	nbytes := (n + 7) / 8
+	bits := resize(g.bits[k], nbytes)
+	clear(bits)
+	nulls := 0
+	for j, null := range src.null[:n] {
+		if null {
+			nulls++
+		} else {
+			bits[j>>3] |= 1 << (j & 7)
+		}
+	}
+	g.bits[k] = bits
+	var validity *memory.Buffer
+	if nulls > 0 {
+		validity = memory.NewBufferBytes(bits)
+	}
+	typ := c.Kind.ArrowType()
+	var data *array.Data
+	switch c.Kind {
+	case Float:
+		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(src.f[:n]))}, nil, nulls, 0)
+	case Int, Time:
+		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(src.i[:n]))}, nil, nulls, 0)
+	case String:
+		off := resize(g.off[k], n+1)
+		off[0] = 0
+		for j, e := range src.off[:n] {
+			off[j+1] = int32(e)
+		}
+		g.off[k] = off
+		var d []byte
+		if n > 0 {
+			d = src.dat[:src.off[n-1]]
+		}
 		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(off)), memory.NewBufferBytes(d)}, nil, nulls, 0)
 	}
 	defer data.Release()
