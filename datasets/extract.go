@@ -383,8 +383,12 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 	if len(filtered) > 0 {
 		rules = " (" + strings.Join(filtered, ", ") + ")"
 	}
-	cfg.progress("extract %s: read %d, filtered %d%s, quarantined %d, kept %d → %d rows in %.1fs",
-		t, ts.Read, sumMap(ts.Filtered), rules, ts.Quarantined, ts.Kept, ts.Rows, ts.Seconds)
+	dups := ""
+	if ts.Duplicates > 0 {
+		dups = fmt.Sprintf(" (%d repeated customer_id rows folded, latest wins)", ts.Duplicates)
+	}
+	cfg.progress("extract %s: read %d, filtered %d%s, quarantined %d, kept %d → %d rows%s in %.1fs",
+		t, ts.Read, sumMap(ts.Filtered), rules, ts.Quarantined, ts.Kept, ts.Rows, dups, ts.Seconds)
 	return ts, nil
 }
 

@@ -130,6 +130,9 @@ func printExtractSummary(w io.Writer, s *pipeline.ExtractSummary) {
 		if ts.RolledUp {
 			fmt.Fprintf(w, "  %d order lines rolled up into %d orders\n", ts.Kept, ts.Rows)
 		}
+		if ts.Duplicates > 0 {
+			fmt.Fprintf(w, "  %d rows repeated a customer_id; the latest row of each customer is kept\n", ts.Duplicates)
+		}
 		if ts.Quarantine != "" {
 			fmt.Fprintf(w, "  bad rows: %s\n", ts.Quarantine)
 		}
