@@ -373,6 +373,23 @@ func appendOutput(out, seg *block, lead []int32, over []*colBuf, kinds []Kind, p
 			continue
 		}
 		s := &seg.cols[k]
+		if len(lead) == seg.n {
+			// every row leads (lead is increasing): copy the column whole
+			d.null = append(d.null, s.null[:seg.n]...)
+			switch kinds[k] {
+			case Float:
+				d.f = append(d.f, s.f[:seg.n]...)
+			case String:
+				base := uint32(len(d.dat))
+				d.dat = append(d.dat, s.dat...)
+				for _, o := range s.off[:seg.n] {
+					d.off = append(d.off, o+base)
+				}
+			default:
+				d.i = append(d.i, s.i[:seg.n]...)
+			}
+			continue
+		}
 		for _, r := range lead {
 			d.null = append(d.null, s.null[r])
 		}
