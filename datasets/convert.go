@@ -309,7 +309,7 @@ type converter struct {
 	stack    []float64
 	shard    []int32  // per row of a batch: its shard, -1 when not kept
 	bufs     []*block // kept rows not yet spilled, per shard
-	tmp2     *block   // a run block being written (reused)
+	scratch  runScratch
 }
 
 func newConverter(p *tablePlan, q *quarantine, sp *spiller, worker int) *converter {
@@ -636,7 +636,7 @@ func (c *converter) convert(b *rawBatch) error {
 			if sb.n == 0 {
 				continue
 			}
-			if err := c.spill.spill(s, sb, p, &c.tmp2); err != nil {
+			if err := c.spill.spill(s, sb, p, &c.scratch); err != nil {
 				return err
 			}
 			sb.reset()
@@ -712,7 +712,7 @@ func (c *converter) flush() error {
 		}
 		c.bufs[s] = nil
 	}
-	c.tmp2 = nil
+	c.scratch = runScratch{}
 	return nil
 }
 
@@ -760,14 +760,20 @@ func newSpiller(dir string, shards int, runBytes int64) (*spiller, error) {
 	return &spiller{dir: dir, shards: shards, runBytes: runBytes, files: make([][]string, shards), mem: make([][]memRun, shards), rows: make([]int64, shards)}, nil
 }
 
+// runScratch is one converter's reusable space for spilling runs.
+type runScratch struct {
+	sorted, chunk *block
+	pos           []int32
+}
+
 // spill sorts b (rows of one shard) by (customer, time, line) and writes
-// them as a run file, runBlockRows rows at a time (through *tmp, reused).
-func (s *spiller) spill(shard int, b *block, p *tablePlan, tmp **block) error {
+// them as a run file, runBlockRows rows at a time.
+func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error {
 	perm, _ := sortRows(b, p, 1)
-	if *tmp == nil {
-		*tmp = newBlock(len(p.cols))
+	if sc.sorted == nil {
+		sc.sorted, sc.chunk = newBlock(len(p.cols)), newBlock(len(p.cols))
 	}
-	sb := *tmp
+	sb := sc.chunk
 	s.mu.Lock()
 	s.seq++
 	path := filepath.Join(s.dir, fmt.Sprintf("s%05d-r%06d.run", shard, s.seq))
@@ -779,8 +785,10 @@ func (s *spiller) spill(shard int, b *block, p *tablePlan, tmp **block) error {
 		return fmt.Errorf("spill file: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 256<<10)
+	sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
 	for a := 0; a < len(perm); a += runBlockRows {
-		permuteBlock(b, perm[a:min(a+runBlockRows, len(perm))], p, sb)
+		sb.reset()
+		sb.appendRows(sc.sorted, a, min(a+runBlockRows, len(perm)), p.kinds, p.present)
 		sb.writeTo(w, p.kinds, p.present)
 	}
 	if err := w.Flush(); err != nil {

@@ -196,6 +196,68 @@ func appendArrow(d *colBuf, a arrow.Array) error {
 	return nil
 }
 
+// scatterSorted sets dst to all of src's rows in perm order, column by
+// column, reading src sequentially and writing each row to its place
+// (random writes are cheaper than the random reads of a gather). pos is
+// scratch space, returned for reuse.
+func scatterSorted(src *block, perm []int32, p *tablePlan, dst *block, pos []int32) []int32 {
+	n := src.n
+	pos = resize(pos, n)
+	for j, r := range perm {
+		pos[r] = int32(j)
+	}
+	dst.reset()
+	dst.n = n
+	dst.line = resize(dst.line, n)
+	for r, j := range pos {
+		dst.line[j] = src.line[r]
+	}
+	for k, ok := range p.present {
+		if !ok {
+			continue
+		}
+		s, d := &src.cols[k], &dst.cols[k]
+		d.null = resize(d.null, n)
+		for r, j := range pos {
+			d.null[j] = s.null[r]
+		}
+		switch p.kinds[k] {
+		case Float:
+			d.f = resize(d.f, n)
+			for r, j := range pos {
+				d.f[j] = s.f[r]
+			}
+		case String:
+			// lengths in sorted order, then end offsets, then the bytes
+			d.off = resize(d.off, n)
+			a := uint32(0)
+			for r, j := range pos {
+				e := s.off[r]
+				d.off[j] = e - a
+				a = e
+			}
+			e := uint32(0)
+			for j, l := range d.off {
+				e += l
+				d.off[j] = e
+			}
+			d.dat = resize(d.dat, int(e))
+			a = 0
+			for r, j := range pos {
+				e := s.off[r]
+				copy(d.dat[d.off[j]-(e-a):], s.dat[a:e])
+				a = e
+			}
+		default:
+			d.i = resize(d.i, n)
+			for r, j := range pos {
+				d.i[j] = s.i[r]
+			}
+		}
+	}
+	return pos
+}
+
 // permuteBlock sets dst to src's rows perm, in that order, column by
 // column.
 func permuteBlock(src *block, perm []int32, p *tablePlan, dst *block) {
