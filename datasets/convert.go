@@ -805,7 +805,7 @@ func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error
 func (s *spiller) keep(shard int, b *block, p *tablePlan) {
 	perm, _ := sortRows(b, p, 1)
 	sb := newBlock(len(p.cols))
-	permuteBlock(b, perm, p, sb)
+	scatterSorted(b, perm, p, sb, nil)
 	s.mu.Lock()
 	s.mem[shard] = append(s.mem[shard], memRun{b: sb, lo: 0, hi: sb.n})
 	s.rows[shard] += int64(sb.n)

@@ -258,55 +258,6 @@ func scatterSorted(src *block, perm []int32, p *tablePlan, dst *block, pos []int
 	return pos
 }
 
-// permuteBlock sets dst to src's rows perm, in that order, column by
-// column.
-func permuteBlock(src *block, perm []int32, p *tablePlan, dst *block) {
-	n := len(perm)
-	dst.reset()
-	dst.n = n
-	dst.line = resize(dst.line, n)
-	for j, r := range perm {
-		dst.line[j] = src.line[r]
-	}
-	for k, ok := range p.present {
-		if !ok {
-			continue
-		}
-		s, d := &src.cols[k], &dst.cols[k]
-		d.null = resize(d.null, n)
-		for j, r := range perm {
-			d.null[j] = s.null[r]
-		}
-		switch p.kinds[k] {
-		case Float:
-			d.f = resize(d.f, n)
-			for j, r := range perm {
-				d.f[j] = s.f[r]
-			}
-		case String:
-			d.off = resize(d.off, n)
-			dat := d.dat[:0]
-			if n == src.n && cap(dat) < len(s.dat) {
-				dat = make([]byte, 0, len(s.dat))
-			}
-			for j, r := range perm {
-				a := uint32(0)
-				if r > 0 {
-					a = s.off[r-1]
-				}
-				dat = append(dat, s.dat[a:s.off[r]]...)
-				d.off[j] = uint32(len(dat))
-			}
-			d.dat = dat
-		default:
-			d.i = resize(d.i, n)
-			for j, r := range perm {
-				d.i[j] = s.i[r]
-			}
-		}
-	}
-}
-
 // appendRows copies rows lo..hi-1 of src (same layout) onto b.
 func (b *block) appendRows(src *block, lo, hi int, kinds []Kind, present []bool) {
 	if hi <= lo {
