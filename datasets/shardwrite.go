@@ -586,27 +586,31 @@ type gatherBufs struct {
 	bits  map[int][]byte
 }
 
-func (g *gatherBufs) gather(k int, c Column, src *colBuf, idx []int32) arrow.Array {
+func (g *gatherBufs) init() {
 	if g.f == nil {
 		g.f, g.i, g.off, g.dat, g.bits = map[int][]float64{}, map[int][]int64{}, map[int][]int32{}, map[int][]byte{}, map[int][]byte{}
 	}
-	n := len(idx)
-	typ := c.Kind.ArrowType()
-	if c.Kind == Bool {
-		typ = arrow.FixedWidthTypes.Boolean
-	}
-	// validity bitmap
-	nbytes := (n + 7) / 8
-	bits := g.bits[k]
-	if cap(bits) < nbytes {
-		bits = make([]byte, nbytes)
-	}
-	bits = bits[:nbytes]
+}
+
+// validity builds column k's validity bitmap over src's rows idx (its first
+// n rows when idx is nil; every row null when src is nil) and counts the
+// nulls. The buffer is nil when no row is null.
+func (g *gatherBufs) validity(k int, src *colBuf, idx []int32, n int) (*memory.Buffer, int) {
+	bits := resize(g.bits[k], (n+7)/8)
 	clear(bits)
 	nulls := 0
-	if src == nil {
+	switch {
+	case src == nil:
 		nulls = n
-	} else {
+	case idx == nil:
+		for j, null := range src.null[:n] {
+			if null {
+				nulls++
+			} else {
+				bits[j>>3] |= 1 << (j & 7)
+			}
+		}
+	default:
 		for j, r := range idx {
 			if src.null[r] {
 				nulls++
@@ -616,10 +620,21 @@ func (g *gatherBufs) gather(k int, c Column, src *colBuf, idx []int32) arrow.Arr
 		}
 	}
 	g.bits[k] = bits
-	var validity *memory.Buffer
-	if nulls > 0 {
-		validity = memory.NewBufferBytes(bits)
+	if nulls == 0 {
+		return nil, 0
 	}
+	return memory.NewBufferBytes(bits), nulls
+}
+
+func (g *gatherBufs) gather(k int, c Column, src *colBuf, idx []int32) arrow.Array {
+	g.init()
+	n := len(idx)
+	typ := c.Kind.ArrowType()
+	if c.Kind == Bool {
+		typ = arrow.FixedWidthTypes.Boolean
+	}
+	nbytes := (n + 7) / 8
+	validity, nulls := g.validity(k, src, idx, n)
 	var data *array.Data
 	switch c.Kind {
 	case Float:
@@ -685,25 +700,8 @@ func (g *gatherBufs) prefix(k int, c Column, src *colBuf, n int) arrow.Array {
 		}
 		return g.gather(k, c, src, g.ident[:n])
 	}
-	if g.f == nil {
-		g.f, g.i, g.off, g.dat, g.bits = map[int][]float64{}, map[int][]int64{}, map[int][]int32{}, map[int][]byte{}, map[int][]byte{}
-	}
-	nbytes := (n + 7) / 8
-	bits := resize(g.bits[k], nbytes)
-	clear(bits)
-	nulls := 0
-	for j, null := range src.null[:n] {
-		if null {
-			nulls++
-		} else {
-			bits[j>>3] |= 1 << (j & 7)
-		}
-	}
-	g.bits[k] = bits
-	var validity *memory.Buffer
-	if nulls > 0 {
-		validity = memory.NewBufferBytes(bits)
-	}
+	g.init()
+	validity, nulls := g.validity(k, src, nil, n)
 	typ := c.Kind.ArrowType()
 	var data *array.Data
 	switch c.Kind {
