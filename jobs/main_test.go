@@ -66,17 +66,25 @@ func childRun() int {
 // childWorker works jobs against Postgres (RETAIN_TEST_DSN, RETAIN_TEST_SCHEMA)
 // until RETAIN_TEST_ROOT/stop exists.
 func childWorker() int {
-	ctx := context.Background()
 	root := os.Getenv("RETAIN_TEST_ROOT")
+	return workUntilStop(root, toyPlans(root, 4, toyCrash{row: -1}, filepath.Join(root, "calls.log")), nil)
+}
+
+// workUntilStop runs one River worker (child process RETAIN_TEST_ID) on the
+// plans against the ledger in RETAIN_TEST_DSN/RETAIN_TEST_SCHEMA, with
+// artifacts under root and the executor clock now (nil: the wall clock),
+// until root/stop exists. It returns the process exit status.
+func workUntilStop(root string, plans PlanFunc, now func() time.Time) int {
+	ctx := context.Background()
 	l, err := pipeline.OpenLedger(ctx, os.Getenv("RETAIN_TEST_DSN"), os.Getenv("RETAIN_TEST_SCHEMA"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer l.Close()
-	ex := &pipeline.Executor{Artifacts: pipeline.Artifacts{Root: root}, Ledger: l}
-	n, err := Open(ctx, Options{Plans: toyPlans(root, 4, toyCrash{row: -1}, filepath.Join(root, "calls.log")), Executor: ex,
-		Workers: 1, PollInterval: 50 * time.Millisecond, ID: "child-" + os.Getenv("RETAIN_TEST_ID")})
+	ex := &pipeline.Executor{Artifacts: pipeline.Artifacts{Root: root}, Ledger: l, Now: now}
+	n, err := Open(ctx, Options{Plans: plans, Executor: ex, Workers: 1, PollInterval: 50 * time.Millisecond,
+		ID: "child-" + os.Getenv("RETAIN_TEST_ID")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -62,43 +62,13 @@ func realPlans(cfg *pipeline.Config) PlanFunc {
 // (RETAIN_TEST_DSN, RETAIN_TEST_SCHEMA) with artifacts in RETAIN_TEST_ROOT,
 // until RETAIN_TEST_ROOT/stop exists.
 func childRealWorker() int {
-	ctx := context.Background()
 	root := os.Getenv("RETAIN_TEST_ROOT")
 	cfg, err := pipeline.Load(os.Getenv("RETAIN_TEST_CONFIG"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	l, err := pipeline.OpenLedger(ctx, os.Getenv("RETAIN_TEST_DSN"), os.Getenv("RETAIN_TEST_SCHEMA"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer l.Close()
-	ex := &pipeline.Executor{Artifacts: pipeline.Artifacts{Root: root}, Ledger: l, Now: func() time.Time { return realNow }}
-	n, err := Open(ctx, Options{Plans: realPlans(cfg), Executor: ex, Workers: 1, PollInterval: 50 * time.Millisecond,
-		ID: "child-" + os.Getenv("RETAIN_TEST_ID")})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := n.Start(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(root, "stop")); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := n.Stop(sctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+	return workUntilStop(root, realPlans(cfg), func() time.Time { return realNow })
 }
 
 // TestRealShardedRunOnTwoProcessesMatchesSingle is the scale-out acceptance
