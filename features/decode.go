@@ -503,6 +503,24 @@ func (r *shardReader) idRunsPages(name string, ids strCol, runs []int32) (_ strC
 	return ids, runs, nil
 }
 
+// timeScale checks that col holds timestamps and returns what turns its
+// values into microseconds: v * mul / div.
+func (r *shardReader) timeScale(name string, col *schema.Column) (mul, div int64, err error) {
+	if col.PhysicalType() != parquet.Types.Int64 {
+		return 0, 0, fmt.Errorf("features: %s column %s: %w %s, want timestamp (int64)", r.path, name, errType, col.PhysicalType())
+	}
+	mul, div = 1, 1
+	if ts, ok := col.LogicalType().(*schema.TimestampLogicalType); ok {
+		switch ts.TimeUnit() {
+		case schema.TimeUnitMillis:
+			mul = 1000
+		case schema.TimeUnitNanos:
+			div = 1000
+		}
+	}
+	return mul, div, nil
+}
+
 // timesFast reads a timestamp column as microseconds (noTime for null).
 func (r *shardReader) timesFast(name string, dst []int64) ([]int64, error) {
 	out := grow(dst, r.rows)
@@ -517,18 +535,12 @@ func (r *shardReader) timesFast(name string, dst []int64) ([]int64, error) {
 		}
 		return out, nil
 	}
-	if col.PhysicalType() != parquet.Types.Int64 {
-		return nil, fmt.Errorf("features: %s column %s: %w %s, want timestamp (int64)", r.path, name, errType, col.PhysicalType())
+	mul, div, err := r.timeScale(name, col)
+	if err != nil {
+		return nil, err
 	}
 	out = out[:n]
-	if ts, ok := col.LogicalType().(*schema.TimestampLogicalType); ok && ts.TimeUnit() != schema.TimeUnitMicros {
-		mul, div := int64(1), int64(1)
-		switch ts.TimeUnit() {
-		case schema.TimeUnitMillis:
-			mul = 1000
-		case schema.TimeUnitNanos:
-			div = 1000
-		}
+	if mul != 1 || div != 1 {
 		for i, x := range out {
 			out[i] = x * mul / div
 		}

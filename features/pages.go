@@ -146,17 +146,9 @@ func (r *shardReader) timesPages(name string, dst []int64) (out []int64, err err
 		}
 		return out, nil
 	}
-	if col.PhysicalType() != parquet.Types.Int64 {
-		return nil, fmt.Errorf("features: %s column %s: %w %s, want timestamp (int64)", r.path, name, errType, col.PhysicalType())
-	}
-	mul, div := int64(1), int64(1)
-	if ts, ok := col.LogicalType().(*schema.TimestampLogicalType); ok {
-		switch ts.TimeUnit() {
-		case schema.TimeUnitMillis:
-			mul = 1000
-		case schema.TimeUnitNanos:
-			div = 1000
-		}
+	mul, div, err := r.timeScale(name, col)
+	if err != nil {
+		return nil, err
 	}
 	maxDef := col.MaxDefinitionLevel()
 	var defs []int16
