@@ -397,26 +397,16 @@ func scoreCLV(ctx context.Context, f *features.Frame, rows []stores.RiskRow, sc 
 			rows[i].HistoricCLV = hist[i]
 		}
 	}
-	freq, rec, T, mon := f.Column("clv_frequency"), f.Column("clv_recency_weeks"), f.Column("clv_T_weeks"), f.Column("clv_monetary")
-	if freq == nil || rec == nil || T == nil || mon == nil {
+	x, tx, tt, at, ok := clvInputs(f, nil)
+	mon := f.Column("clv_monetary")
+	if !ok || mon == nil {
 		return errors.New("the features have no clv_frequency/clv_recency_weeks/clv_T_weeks/clv_monetary columns")
 	}
-	var x, tx, tt, m []float64
-	var at []int
-	for i := range rows {
-		if math.IsNaN(freq[i]) || math.IsNaN(rec[i]) || math.IsNaN(T[i]) {
-			continue
+	m := make([]float64, len(at))
+	for k, i := range at {
+		if m[k] = mon[i]; math.IsNaN(m[k]) {
+			m[k] = 0
 		}
-		r := math.Min(rec[i], T[i])
-		if freq[i] == 0 {
-			r = 0
-		}
-		mv := mon[i]
-		if math.IsNaN(mv) {
-			mv = 0
-		}
-		x, tx, tt, m = append(x, freq[i]), append(tx, r), append(tt, T[i]), append(m, mv)
-		at = append(at, i)
 	}
 	if len(at) < 10 {
 		return fmt.Errorf("only %d customers with orders", len(at))
