@@ -474,3 +474,66 @@ func TestRiskJSON(t *testing.T) {
 		t.Fatalf("%s", b)
 	}
 }
+
+// TestPublishRoundTrip reads back every column of published rows, including
+// unknown numbers, no expected order date, empty reasons and sub-second times
+// (Postgres COPYs them in binary, SQLite binds them), and the queue rows as planned.
+func TestPublishRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	for name, db := range testStores(t) {
+		t.Run(name, func(t *testing.T) {
+			rows := makeRisk(300, "run-rt", "2026-11-01", 0)
+			for i := range rows {
+				rows[i].ScoredAt = rows[i].ScoredAt.Add(1234567 * time.Microsecond)
+			}
+			rows[1].PAlive, rows[1].ExpectedPurchases, rows[1].PredictedCLV, rows[1].ValueAtRisk = math.NaN(), math.NaN(), math.Inf(1), math.NaN()
+			rows[2].ExpectedNextOrder, rows[2].Reasons, rows[2].ControlGroup = time.Time{}, nil, true
+			rows[3].ExpectedNextOrder = day("1999-12-31")
+			res, err := db.Publish(ctx, PublishInput{Risk: rows, Policy: testPolicy()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			same := func(a, b float64) bool { return a == b || (math.IsNaN(a) || math.IsInf(a, 0)) && math.IsNaN(b) }
+			for _, i := range []int{0, 1, 2, 3, 299} {
+				want := rows[i]
+				d, err := db.Customer(ctx, want.CustomerID)
+				if err != nil || d.Current == nil {
+					t.Fatalf("customer %s: %v", want.CustomerID, err)
+				}
+				got := d.Current.RiskRow
+				if got.CustomerID != want.CustomerID || !got.AsOf.Equal(want.AsOf) || !got.ScoredAt.Equal(want.ScoredAt) ||
+					got.RunID != want.RunID || got.ModelVersion != want.ModelVersion || got.RiskTier != want.RiskTier ||
+					!same(want.ChurnProbability, got.ChurnProbability) || !same(want.ChurnPercentile, got.ChurnPercentile) ||
+					!same(want.PAlive, got.PAlive) || !same(want.ExpectedPurchases, got.ExpectedPurchases) ||
+					!same(want.PredictedCLV, got.PredictedCLV) || !same(want.HistoricCLV, got.HistoricCLV) ||
+					!same(want.ValueAtRisk, got.ValueAtRisk) || !got.ExpectedNextOrder.Equal(want.ExpectedNextOrder) ||
+					got.Segment != want.Segment || got.ValueRiskCell != want.ValueRiskCell || got.ControlGroup != want.ControlGroup ||
+					got.ReasonsJSON() != want.ReasonsJSON() || d.Current.RowHash != want.Hash() {
+					t.Fatalf("row %d read back as\n%+v\nwant\n%+v", i, got, want)
+				}
+				if len(d.History) != 1 || d.History[0].RowHash != want.Hash() || !d.History[0].ScoredAt.Equal(want.ScoredAt) {
+					t.Fatalf("row %d history: %+v", i, d.History)
+				}
+			}
+			stored, err := db.QueueRows(ctx, time.Time{})
+			if err != nil || len(stored) != len(res.Queue) || len(stored) == 0 {
+				t.Fatalf("%d queue rows stored, %d planned (%v)", len(stored), len(res.Queue), err)
+			}
+			us := func(t time.Time) time.Time { return t.Truncate(time.Microsecond) } // both stores keep microseconds
+			byKey := map[string]QueueRow{}
+			for _, q := range stored {
+				byKey[q.IdempotencyKey] = q
+			}
+			for _, want := range res.Queue {
+				got, ok := byKey[want.IdempotencyKey]
+				if !ok || got.RunID != want.RunID || got.CustomerID != want.CustomerID || got.Campaign != want.Campaign ||
+					!got.AsOf.Equal(want.AsOf) || got.Priority != want.Priority || got.Status != want.Status ||
+					got.SuppressionReason != want.SuppressionReason || got.Treatment != want.Treatment ||
+					!got.NotBefore.Equal(us(want.NotBefore)) || !got.ExpiresAt.Equal(us(want.ExpiresAt)) || got.Attempts != 0 ||
+					!got.ClaimedAt.IsZero() || !got.CreatedAt.Equal(us(want.CreatedAt)) || !got.UpdatedAt.Equal(us(want.UpdatedAt)) {
+					t.Fatalf("queue row read back as\n%+v\nwant\n%+v", got, want)
+				}
+			}
+		})
+	}
+}
