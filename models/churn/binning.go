@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"unsafe"
 )
 
 // maxValueBins is the largest number of value bins a feature may have: codes
@@ -164,7 +165,9 @@ func binRows(X [][]float64, bins []featureBins, rowMajor bool, threads int) *bin
 		m.Cols[j] = make([]uint8, n)
 	}
 	if rowMajor {
-		m.Codes = make([]uint8, n*F)
+		// 8 bytes of slack so gatherWords may read whole words past the
+		// last row
+		m.Codes = make([]uint8, n*F, n*F+8)
 	}
 	const block = 4096
 	gbParallelFor(threads, (n+block-1)/block, func(b int) {
@@ -183,4 +186,28 @@ func binRows(X [][]float64, bins []featureBins, rowMajor bool, threads int) *bin
 		}
 	})
 	return m
+}
+
+// gatherWords copies the codes of features a..a+stride-1 of rows into dst
+// (stride bytes per row, stride a multiple of 8), a word at a time. Bytes
+// past feature F-1 are copies of the next row's codes (or of the slack
+// after the last row) and are not to be read.
+func (m *binnedMatrix) gatherWords(dst []uint8, rows []int32, a, stride int) {
+	if len(rows) == 0 {
+		return
+	}
+	F := m.F
+	_ = dst[len(rows)*stride-1]
+	if need := int(slices.Max(rows))*F + a + stride; need > cap(m.Codes) {
+		panic("gatherWords: read past the codes")
+	}
+	src := unsafe.Pointer(unsafe.SliceData(m.Codes))
+	dp := unsafe.Pointer(unsafe.SliceData(dst))
+	for i, r := range rows {
+		s := unsafe.Add(src, int(r)*F+a)
+		d := unsafe.Add(dp, i*stride)
+		for w := 0; w < stride; w += 8 {
+			*(*uint64)(unsafe.Add(d, w)) = *(*uint64)(unsafe.Add(s, w))
+		}
+	}
 }

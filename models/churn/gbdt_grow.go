@@ -3,6 +3,7 @@ package churn
 import (
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // gbTrainer holds the binned training data and the buffers reused across
@@ -23,11 +24,11 @@ type gbTrainer struct {
 
 	// gradient quantisation: q[i] = qg<<32 + qh with qg in [-127, 127] and
 	// qh in [0, 255], gradient ≈ qg·gs and hessian ≈ qh·hs
-	quant   bool
-	q       []int64
-	gs, hs  float64
-	qblocks [][]int64
-	qscr    [][]int64
+	quant  bool
+	q      []int64
+	gs, hs float64
+	qscr   [][]int64    // per part histograms of a node
+	gbufs  []*gatherBuf // per part gather scratch
 }
 
 // quantMinRows is the number of training rows from which gradients are
@@ -75,97 +76,150 @@ func (t *gbTrainer) unpack(s int64) gradPair {
 	return gradPair{float64((s-h)>>32) * t.gs, float64(h) * t.hs}
 }
 
-// accumulateQ is accumulate over packed quantised pairs: one integer
-// addition per update, exact whatever the order.
-func (t *gbTrainer) accumulateQ(rows []int32, hist []int64, feats []int32) {
-	F := t.F
-	q := t.q
-	codes := t.bm.Codes
-	if t.off[F] <= 1<<16 {
-		h := (*[1 << 16]int64)(hist[:1<<16])
-		fo := make([]uint16, len(feats))
-		for k, j := range feats {
-			fo[k] = uint16(t.off[j])
-		}
-		if feats[len(feats)-1]-feats[0] == int32(len(feats)-1) {
-			a, b := int(feats[0]), int(feats[len(feats)-1])+1
-			fo = fo[:b-a]
-			for _, r := range rows {
-				p := q[r]
-				row := codes[int(r)*F+a : int(r)*F+b]
-				row = row[:len(fo)]
-				for k, c := range row {
-					h[fo[k]+uint16(c)] += p
-				}
-			}
-			return
-		}
-		for _, r := range rows {
-			p := q[r]
-			row := codes[int(r)*F : int(r)*F+F]
-			for k, j := range feats {
-				h[fo[k]+uint16(row[j])] += p
-			}
-		}
+// gatherRows is the number of rows whose codes a histogram task copies
+// into its scratch buffer before adding them up.
+const gatherRows = 256
+
+// gatherBuf is one task's scratch for accumulateQ: the codes of the
+// allowed features of up to gatherRows rows, packed, and their quantised
+// gradient pairs.
+type gatherBuf struct {
+	codes []uint8
+	q     []int64
+	fo    []uint32
+}
+
+// accumulateQ adds the packed quantised pairs of rows into the histograms
+// of feats: one integer addition per update, exact whatever the order.
+//
+// Rows are taken in batches: the batch's codes (only those of feats) and
+// gradient pairs are first copied into buf, a loop without dependencies
+// between rows, so the cache misses of a sparse node's scattered rows
+// overlap; the histogram updates then read the batch sequentially.
+func (t *gbTrainer) accumulateQ(rows []int32, hist []int64, feats []int32, buf *gatherBuf) {
+	F, nf := t.F, len(feats)
+	if nf == 0 {
 		return
 	}
-	for _, r := range rows {
-		p := q[r]
-		row := codes[int(r)*F : int(r)*F+F]
-		for _, j := range feats {
-			hist[t.off[j]+int(row[j])] += p
+	codes := t.bm.Codes
+	fo := append(buf.fo[:0], make([]uint32, nf)...)
+	buf.fo = fo
+	for k, j := range feats {
+		fo[k] = uint32(t.off[j])
+	}
+	a := int(feats[0])
+	contiguous := int(feats[nf-1])-a == nf-1
+	stride := nf
+	if contiguous {
+		stride = (nf + 7) &^ 7 // whole words are copied
+	}
+	batch := min(gatherRows, max(16, 16384/stride))
+	if len(buf.codes) < batch*stride {
+		buf.codes = make([]uint8, batch*stride)
+	}
+	if len(buf.q) < batch {
+		buf.q = make([]int64, batch)
+	}
+	q := t.q
+	for lo := 0; lo < len(rows); lo += batch {
+		rs := rows[lo:min(lo+batch, len(rows))]
+		qb := buf.q[:len(rs)]
+		for i, r := range rs {
+			qb[i] = q[r]
+		}
+		if contiguous {
+			// binRows leaves 8 bytes of slack after the last row, so
+			// the last word of a row may reach past it
+			t.bm.gatherWords(buf.codes, rs, a, stride)
+		} else {
+			dst := buf.codes[:len(rs)*stride]
+			for i, r := range rs {
+				row := codes[int(r)*F : int(r)*F+F]
+				d := dst[i*stride : i*stride+nf]
+				for k, j := range feats {
+					d[k] = row[j]
+				}
+			}
+		}
+		histAddQ(hist, buf.codes[:len(rs)*stride], stride, qb, fo)
+	}
+}
+
+// histAddQ adds q[i] to hist[fo[k]+codes[i*stride+k]] for every row i and
+// feature k < len(fo).
+func histAddQ(hist []int64, codes []uint8, stride int, q []int64, fo []uint32) {
+	n := len(fo)
+	if len(q) == 0 || n == 0 {
+		return
+	}
+	// every index is below the end of the last feature's slots: bin codes
+	// are at most the feature's missing code
+	_ = codes[(len(q)-1)*stride+n-1]
+	hp := unsafe.Pointer(unsafe.SliceData(hist))
+	cp := unsafe.Pointer(unsafe.SliceData(codes))
+	fp := unsafe.Pointer(unsafe.SliceData(fo))
+	for i, p := range q {
+		row := unsafe.Add(cp, i*stride)
+		k := 0
+		for ; k+4 <= n; k += 4 {
+			c0 := uint32(*(*uint8)(unsafe.Add(row, k)))
+			c1 := uint32(*(*uint8)(unsafe.Add(row, k+1)))
+			c2 := uint32(*(*uint8)(unsafe.Add(row, k+2)))
+			c3 := uint32(*(*uint8)(unsafe.Add(row, k+3)))
+			f0 := *(*uint32)(unsafe.Add(fp, 4*k))
+			f1 := *(*uint32)(unsafe.Add(fp, 4*k+4))
+			f2 := *(*uint32)(unsafe.Add(fp, 4*k+8))
+			f3 := *(*uint32)(unsafe.Add(fp, 4*k+12))
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f0+c0))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f1+c1))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f2+c2))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f3+c3))) += p
+		}
+		for ; k < n; k++ {
+			c := uint32(*(*uint8)(unsafe.Add(row, k)))
+			f := *(*uint32)(unsafe.Add(fp, 4*k))
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f+c))) += p
 		}
 	}
 }
 
-// buildHistSplitQ is buildHistSplit over quantised gradients.
+// buildHistSplitQ is buildHistSplit over quantised gradients. Integer sums
+// do not depend on the order of the additions, so the rows are simply cut
+// into as many parts as keep the threads busy; each part has its own
+// histogram and the parts are summed during the split search.
 func (t *gbTrainer) buildHistSplitQ(rows []int32, hist []gradPair, feats []int32, G, H float64) splitCand {
 	chunks := t.featChunks(feats, len(rows))
 	res := make([]splitCand, len(chunks))
-	if len(rows) >= 2*histBlockRows {
-		nb := (len(rows) + histBlockRows - 1) / histBlockRows
-		for len(t.qblocks) < nb {
-			t.qblocks = append(t.qblocks, make([]int64, len(hist)))
-		}
-		gbParallelFor(t.threads, nb, func(b int) {
-			h := t.qblocks[b]
-			for _, j := range feats {
-				clear(h[t.off[j]:t.off[j+1]])
-			}
-			t.accumulateQ(rows[b*histBlockRows:min((b+1)*histBlockRows, len(rows))], h, feats)
-		})
-		blocks := t.qblocks[:nb]
-		gbParallelFor(t.threads, len(chunks), func(c int) {
-			for _, j := range chunks[c] {
-				for k := t.off[j]; k < t.off[j+1]; k++ {
-					var s int64
-					for _, bh := range blocks {
-						s += bh[k]
-					}
-					hist[k] = t.unpack(s)
-				}
-			}
-			res[c] = t.bestSplit(hist, chunks[c], G, H)
-		})
-	} else {
-		for len(t.qscr) < len(chunks) {
-			t.qscr = append(t.qscr, make([]int64, len(hist)))
-		}
-		gbParallelFor(t.threads, len(chunks), func(c int) {
-			cf := chunks[c]
-			h := t.qscr[c]
-			for _, j := range cf {
-				clear(h[t.off[j]:t.off[j+1]])
-			}
-			t.accumulateQ(rows, h, cf)
-			for _, j := range cf {
-				for k := t.off[j]; k < t.off[j+1]; k++ {
-					hist[k] = t.unpack(h[k])
-				}
-			}
-			res[c] = t.bestSplit(hist, cf, G, H)
-		})
+	parts := 1
+	if len(rows) >= parallelNodeRows && t.threads > 1 {
+		parts = min(4*t.threads, len(rows)/(parallelNodeRows/4))
 	}
+	for len(t.qscr) < parts {
+		t.qscr = append(t.qscr, make([]int64, t.off[t.F]))
+		t.gbufs = append(t.gbufs, &gatherBuf{})
+	}
+	gbParallelFor(t.threads, parts, func(p int) {
+		h := t.qscr[p]
+		for _, j := range feats {
+			clear(h[t.off[j]:t.off[j+1]])
+		}
+		t.accumulateQ(rows[p*len(rows)/parts:(p+1)*len(rows)/parts], h, feats, t.gbufs[p])
+	})
+	scr := t.qscr[:parts]
+	gbParallelFor(t.threads, len(chunks), func(c int) {
+		for _, j := range chunks[c] {
+			lo, hi := t.off[j], t.off[j+1]
+			dst := hist[lo:hi]
+			for k := range dst {
+				s := scr[0][lo+k]
+				for _, h := range scr[1:] {
+					s += h[lo+k]
+				}
+				dst[k] = t.unpack(s)
+			}
+		}
+		res[c] = t.bestSplit(hist, chunks[c], G, H)
+	})
 	var best splitCand
 	for i := range res {
 		if best.better(&res[i]) {
