@@ -119,6 +119,23 @@ func (m *LogReg) Kind() string { return "logreg" }
 func (m *LogReg) Features() []string { return m.Names }
 
 func (c *LRColumn) value(x float64) float64 {
+	t := x
+	if c.Log && c.Kind != colMissing && c.Kind != colOneHot && c.Kind != colLevel && x == x {
+		t = math.Log1p(math.Max(x, 0))
+	}
+	return c.valueAt(x, t)
+}
+
+// logInput reports whether the column reads its feature through
+// log1p(max(x, 0)) (valueAt's t).
+func (c *LRColumn) logInput() bool {
+	return c.Log && c.Kind != colMissing && c.Kind != colOneHot && c.Kind != colLevel
+}
+
+// valueAt is value given t, the feature's transform: log1p(max(x, 0)) for
+// columns with Log (the same for every such column of a feature, so callers
+// compute it once per feature), else x. t is only read when x is not NaN.
+func (c *LRColumn) valueAt(x, t float64) float64 {
 	var v float64
 	switch c.Kind {
 	case colMissing:
@@ -133,19 +150,14 @@ func (c *LRColumn) value(x float64) float64 {
 		if math.IsNaN(x) {
 			v = c.Fill
 		} else {
-			if c.Log {
-				x = math.Log1p(math.Max(x, 0))
-			}
-			v = math.Max(0, x-c.Cat)
+			v = math.Max(0, t-c.Cat)
 		}
 		v = c.clamp(v)
 	default:
 		if math.IsNaN(x) {
 			v = c.Fill
-		} else if c.Log {
-			v = math.Log1p(math.Max(x, 0))
 		} else {
-			v = x
+			v = t
 		}
 		v = c.clamp(v)
 	}
@@ -167,11 +179,16 @@ func (m *LogReg) PredictProba(X [][]float64, dst []float64) {
 	}
 }
 
-// logits writes the raw log-odds of every row into dst.
+// logits writes the raw log-odds of every row into dst. A feature's
+// log1p(max(x, 0)) is computed once for all its columns (the columns of a
+// feature are contiguous), not once per column: the same numbers, far fewer
+// logarithms.
 func (m *LogReg) logits(X [][]float64, dst []float64) {
 	for i := range dst {
 		dst[i] = m.Intercept
 	}
+	var tcol []float64 // log1p(max(x, 0)) of feature tFeature
+	tFeature := -1
 	for k := range m.Cols {
 		c := &m.Cols[k]
 		col := X[c.Feature]
@@ -187,6 +204,7 @@ func (m *LogReg) logits(X [][]float64, dst []float64) {
 					dst[i] += off0
 				}
 			}
+			continue
 		case colMissing:
 			for i, x := range col {
 				if x != x {
@@ -195,12 +213,10 @@ func (m *LogReg) logits(X [][]float64, dst []float64) {
 					dst[i] -= off
 				}
 			}
+			continue
 		case colNumeric:
 			if c.Log {
-				for i := range col {
-					dst[i] += c.Coef * c.value(col[i])
-				}
-				continue
+				break
 			}
 			fill := c.clamp(c.Fill)
 			lo, hi := c.Lo, c.Hi
@@ -213,9 +229,46 @@ func (m *LogReg) logits(X [][]float64, dst []float64) {
 				}
 				dst[i] += w*x - off
 			}
+			continue
+		}
+		t := col
+		if c.logInput() {
+			if tFeature != c.Feature {
+				if tcol == nil {
+					tcol = make([]float64, len(dst))
+				}
+				for i, x := range col {
+					tcol[i] = math.Log1p(math.Max(x, 0))
+				}
+				tFeature = c.Feature
+			}
+			t = tcol
+		}
+		coef, mean, scale, fill, cat := c.Coef, c.Mean, c.Scale, c.Fill, c.Cat
+		switch c.Kind {
+		case colHinge:
+			for i, x := range col {
+				var v float64
+				if x != x {
+					v = fill
+				} else {
+					v = math.Max(0, t[i]-cat)
+				}
+				v = c.clamp(v)
+				dst[i] += coef * ((v - mean) / scale)
+			}
+		case colNumeric:
+			for i, x := range col {
+				v := t[i]
+				if x != x {
+					v = fill
+				}
+				v = c.clamp(v)
+				dst[i] += coef * ((v - mean) / scale)
+			}
 		default:
-			for i := range col {
-				dst[i] += c.Coef * c.value(col[i])
+			for i, x := range col {
+				dst[i] += coef * c.valueAt(x, t[i])
 			}
 		}
 	}
@@ -225,9 +278,18 @@ func (m *LogReg) logits(X [][]float64, dst []float64) {
 // over the feature's expanded columns, in log-odds.
 func (m *LogReg) Explain(X [][]float64, row int, dst []float64) float64 {
 	clear(dst)
+	tFeature, t := -1, 0.0
 	for k := range m.Cols {
 		c := &m.Cols[k]
-		dst[c.Feature] += c.Coef * c.value(X[c.Feature][row])
+		x := X[c.Feature][row]
+		if !c.logInput() || x != x {
+			dst[c.Feature] += c.Coef * c.valueAt(x, x)
+			continue
+		}
+		if tFeature != c.Feature {
+			t, tFeature = math.Log1p(math.Max(x, 0)), c.Feature
+		}
+		dst[c.Feature] += c.Coef * c.valueAt(x, t)
 	}
 	return m.Intercept
 }

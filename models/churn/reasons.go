@@ -3,6 +3,7 @@ package churn
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,19 +63,51 @@ func NewExplainer(m Model, info []FeatureInfo) *Explainer {
 // (positive contributions only), largest first, with their plain words.
 func (e *Explainer) Reasons(X [][]float64, row, k int) []Reason {
 	e.m.Explain(X, row, e.buf)
-	for j := range e.ord {
-		e.ord[j] = j
-	}
-	sort.SliceStable(e.ord, func(a, b int) bool { return e.buf[e.ord[a]] > e.buf[e.ord[b]] })
 	var out []Reason
-	for _, j := range e.ord {
-		if len(out) == k || e.buf[j] <= 0 {
-			break
-		}
+	for _, j := range e.top(k) {
 		v := X[j][row]
 		out = append(out, Reason{Feature: e.info[j].Name, Value: v, Contribution: e.buf[j], Text: e.phrase(X, row, j)})
 	}
 	return out
+}
+
+// top returns the features of the (up to) k largest positive contributions
+// in e.buf, largest first, ties in feature order: the head of a stable
+// descending sort. Without NaNs it picks them by k scans; a NaN (which
+// leaves the sort order to the algorithm) takes the stable sort itself.
+func (e *Explainer) top(k int) []int {
+	nan := false
+	for _, v := range e.buf {
+		if v != v {
+			nan = true
+			break
+		}
+	}
+	if nan {
+		for j := range e.ord {
+			e.ord[j] = j
+		}
+		sort.SliceStable(e.ord, func(a, b int) bool { return e.buf[e.ord[a]] > e.buf[e.ord[b]] })
+		n := 0
+		for n < len(e.ord) && n < k && !(e.buf[e.ord[n]] <= 0) {
+			n++
+		}
+		return e.ord[:n]
+	}
+	picked := e.ord[:0]
+	for len(picked) < k {
+		best := -1
+		for j, v := range e.buf {
+			if v > 0 && (best < 0 || v > e.buf[best]) && !slices.Contains(picked, j) {
+				best = j
+			}
+		}
+		if best < 0 {
+			break
+		}
+		picked = append(picked, best)
+	}
+	return picked
 }
 
 // value returns feature name's value in row i (NaN when absent).
