@@ -40,19 +40,27 @@ func (fb *featureBins) code(x float64) uint8 {
 	if fb.Categorical {
 		return catCode(x, fb.NBins)
 	}
-	// branch-light binary search for the first cut >= x
+	// branch-free binary search for the number of cuts below x (the
+	// comparison becomes a conditional move; a branch on it would
+	// mispredict half the time)
 	cuts := fb.Cuts
-	lo, n := 0, len(cuts)
-	for n > 0 {
-		half := n >> 1
-		if cuts[lo+half] < x {
-			lo += half + 1
-			n -= half + 1
-		} else {
-			n = half
-		}
+	if len(cuts) == 0 {
+		return 0
 	}
-	return uint8(lo)
+	base := 0
+	for n := len(cuts); n > 1; {
+		half := n >> 1
+		below := 0
+		if cuts[base+half-1] < x {
+			below = 1
+		}
+		base += half & -below
+		n -= half
+	}
+	if cuts[base] < x {
+		base++
+	}
+	return uint8(base)
 }
 
 // catCode maps a categorical code to its bin; anything that is not a known

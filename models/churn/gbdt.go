@@ -394,8 +394,8 @@ func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 				feats = append(feats, int32(j))
 			}
 		}
-		bt := t.growTree(rows, feats)
-		// update the training margins
+		bt := t.growTree(rows, feats, margin) // updates the sampled rows' margins
+		// and the margins of the rows outside the sample
 		if cfg.Subsample < 1 {
 			for i := range inSample {
 				inSample[i] = false
@@ -404,12 +404,6 @@ func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 				inSample[i] = true
 			}
 		}
-		gbParallelFor(t.threads, len(bt.leaves), func(k int) {
-			leaf := &bt.nodes[bt.leaves[k]]
-			for _, i := range rows[leaf.start:leaf.end] {
-				margin[i] += leaf.value
-			}
-		})
 		if cfg.Subsample < 1 {
 			gbParallelFor(t.threads, (len(train)+8191)/8192, func(b int) {
 				for _, i := range train[b*8192 : min((b+1)*8192, len(train))] {

@@ -123,6 +123,12 @@ func (t *gbTrainer) accumulateQ(rows []int32, hist []int64, feats []int32, buf *
 	q := t.q
 	for lo := 0; lo < len(rows); lo += batch {
 		rs := rows[lo:min(lo+batch, len(rows))]
+		if contiguous && consecutive(rs) {
+			// read the codes where they are (the root and other dense nodes)
+			r0 := int(rs[0])
+			histAddQ(hist, codes[r0*F+a:], F, q[r0:r0+len(rs)], fo)
+			continue
+		}
 		qb := buf.q[:len(rs)]
 		for i, r := range rs {
 			qb[i] = q[r]
@@ -143,6 +149,20 @@ func (t *gbTrainer) accumulateQ(rows []int32, hist []int64, feats []int32, buf *
 		}
 		histAddQ(hist, buf.codes[:len(rs)*stride], stride, qb, fo)
 	}
+}
+
+// consecutive reports whether rs is r, r+1, r+2, ...
+func consecutive(rs []int32) bool {
+	if len(rs) == 0 || int(rs[len(rs)-1])-int(rs[0]) != len(rs)-1 {
+		return false
+	}
+	r0 := rs[0]
+	for i, r := range rs {
+		if r != r0+int32(i) {
+			return false
+		}
+	}
+	return true
 }
 
 // histAddQ adds q[i] to hist[fo[k]+codes[i*stride+k]] for every row i and
@@ -545,8 +565,9 @@ func boolInt(b bool) int {
 }
 
 // growTree grows one tree on rows (partitioned in place) using features
-// feats.
-func (t *gbTrainer) growTree(rows []int32, feats []int32) *builtTree {
+// feats and adds each leaf's value to margin[r] for the rows r that reached
+// it.
+func (t *gbTrainer) growTree(rows []int32, feats []int32, margin []float64) *builtTree {
 	cfg := &t.cfg
 	maxLeaves := cfg.MaxLeaves
 	if maxLeaves == 0 {
@@ -659,27 +680,32 @@ func (t *gbTrainer) growTree(rows []int32, feats []int32) *builtTree {
 			bt.leaves = append(bt.leaves, int32(i))
 		}
 	}
-	if t.quant {
-		// leaf values and covers from the exact gradients
-		gbParallelFor(t.threads, len(bt.leaves), func(k int) {
-			nd := &bt.nodes[bt.leaves[k]]
+	// leaf values (with quantised gradients, values and covers from the
+	// exact gradients) and the margins of the leaf's rows, one task per leaf
+	// so its rows are read while in cache
+	gbParallelFor(t.threads, len(bt.leaves), func(k int) {
+		nd := &bt.nodes[bt.leaves[k]]
+		seg := rows[nd.start:nd.end]
+		if t.quant {
 			var g, h float64
-			for _, r := range rows[nd.start:nd.end] {
+			for _, r := range seg {
 				g += t.gh[r].g
 				h += t.gh[r].h
 			}
 			nd.G, nd.H = g, h
-		})
+		}
+		nd.value = -nd.G / (nd.H + cfg.Lambda) * cfg.LearningRate
+		for _, r := range seg {
+			margin[r] += nd.value
+		}
+	})
+	if t.quant {
 		for i := len(bt.nodes) - 1; i >= 0; i-- {
 			if nd := &bt.nodes[i]; !nd.leaf {
 				nd.G = bt.nodes[nd.l].G + bt.nodes[nd.r].G
 				nd.H = bt.nodes[nd.l].H + bt.nodes[nd.r].H
 			}
 		}
-	}
-	for _, k := range bt.leaves {
-		nd := &bt.nodes[k]
-		nd.value = -nd.G / (nd.H + cfg.Lambda) * cfg.LearningRate
 	}
 	return bt
 }
