@@ -15,8 +15,10 @@ import (
 )
 
 // PlanFunc builds the plan of a run for an as-of date and kind. Every process
-// must build the same plan (same config, same stages) for the same arguments.
-type PlanFunc func(asOf time.Time, kind string) (*pipeline.Plan, error)
+// must build the same plan (same config, same stages) for the same arguments;
+// it may fetch shared state first (pipeline.NewSharedPlan pulls the champion
+// from the artifact store).
+type PlanFunc func(ctx context.Context, asOf time.Time, kind string) (*pipeline.Plan, error)
 
 // Reporter writes the reports of a scoring run that has just succeeded (the
 // same reports `retain run` leaves). jobs cannot import the reports package;

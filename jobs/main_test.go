@@ -53,7 +53,7 @@ func childRun() int {
 				time.Sleep(time.Hour)
 			}
 		}}
-	plan, _ := toyPlans(root, shards, crashFromEnv(), "")(asOf, pipeline.KindManual)
+	plan, _ := toyPlans(root, shards, crashFromEnv(), "")(ctx, asOf, pipeline.KindManual)
 	rep, err := ex.Run(ctx, plan)
 	json.NewEncoder(os.Stdout).Encode(rep)
 	if err != nil {

@@ -55,7 +55,9 @@ func writeRealData(t *testing.T, dir string, customers int) string {
 }
 
 func realPlans(cfg *pipeline.Config) PlanFunc {
-	return func(asOf time.Time, kind string) (*pipeline.Plan, error) { return pipeline.NewPlan(cfg, asOf, kind) }
+	return func(_ context.Context, asOf time.Time, kind string) (*pipeline.Plan, error) {
+		return pipeline.NewPlan(cfg, asOf, kind)
+	}
 }
 
 // childRealWorker works real runs of RETAIN_TEST_CONFIG against Postgres

@@ -39,18 +39,25 @@ func NewService(ctx context.Context, cfg *pipeline.Config, so ServiceOptions) (*
 	if err := cfg.Schedule.Validate(); err != nil {
 		return nil, err
 	}
+	arts, err := pipeline.OpenArtifacts(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	l, err := pipeline.OpenLedger(ctx, pipeline.LedgerDatabase(cfg), cfg.Schedule.Schema)
 	if err != nil {
+		arts.Close()
 		return nil, err
 	}
 	m := so.Metrics
 	if m == nil {
 		m = pipeline.NewMetrics()
 	}
-	ex := &pipeline.Executor{Artifacts: pipeline.ArtifactsOf(cfg), Ledger: l, Metrics: m, Webhook: cfg.Schedule.Webhook,
+	ex := &pipeline.Executor{Artifacts: arts, Ledger: l, Metrics: m, Webhook: cfg.Schedule.Webhook,
 		StageTimeout: cfg.Schedule.StageTimeoutDuration(), Logf: so.Logf}
 	n, err := Open(ctx, Options{
-		Plans:     func(asOf time.Time, kind string) (*pipeline.Plan, error) { return pipeline.NewPlan(cfg, asOf, kind) },
+		Plans: func(ctx context.Context, asOf time.Time, kind string) (*pipeline.Plan, error) {
+			return pipeline.NewSharedPlan(ctx, cfg, arts, asOf, kind)
+		},
 		Executor:  ex,
 		Schedule:  cfg.Schedule,
 		Scheduler: so.Scheduler,
@@ -60,6 +67,7 @@ func NewService(ctx context.Context, cfg *pipeline.Config, so ServiceOptions) (*
 	})
 	if err != nil {
 		l.Close()
+		arts.Close()
 		return nil, err
 	}
 	return &Service{Ledger: l, Executor: ex, Metrics: m, Node: n}, nil
@@ -73,6 +81,7 @@ func (s *Service) Start(ctx context.Context) error { return s.Node.Start(ctx) }
 func (s *Service) Stop(ctx context.Context) error {
 	err := s.Node.Stop(ctx)
 	s.Ledger.Close()
+	s.Executor.Artifacts.Close()
 	if err != nil {
 		return fmt.Errorf("stopping the job service: %w", err)
 	}

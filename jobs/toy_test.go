@@ -261,7 +261,7 @@ func openToyQueue(store string) (*sql.DB, error) {
 }
 
 func toyPlans(root string, shards int, crash toyCrash, calls string) PlanFunc {
-	return func(asOf time.Time, kind string) (*pipeline.Plan, error) {
+	return func(_ context.Context, asOf time.Time, kind string) (*pipeline.Plan, error) {
 		fp := "toy00001"
 		return &pipeline.Plan{RunID: pipeline.RunID(asOf, fp, kind), AsOf: asOf, Kind: kind, ConfigFP: fp,
 			Shards: shards, Stages: toyStages(root, crash, calls)}, nil

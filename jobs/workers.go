@@ -35,7 +35,7 @@ func (n *node[TDriver, TTx]) tick(ctx context.Context) error {
 			continue
 		}
 		for _, d := range DueNights(s.cron, now, window) {
-			plan, err := n.opts.Plans(d, s.kind)
+			plan, err := n.opts.Plans(ctx, d, s.kind)
 			if err != nil {
 				return fmt.Errorf("planning %s run of %s: %w", s.kind, d.Format("2006-01-02"), err)
 			}
@@ -70,7 +70,7 @@ func (w *runWorker[TDriver, TTx]) Work(ctx context.Context, job *river.Job[RunAr
 	if err != nil {
 		return river.JobCancel(err)
 	}
-	plan, err := n.opts.Plans(asOf, job.Args.RunKind)
+	plan, err := n.opts.Plans(ctx, asOf, job.Args.RunKind)
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("planning run: %w", err))
 	}
@@ -204,7 +204,7 @@ type shardWorker[TDriver riverdriver.Driver[TTx], TTx any] struct {
 func (w *shardWorker[TDriver, TTx]) Work(ctx context.Context, job *river.Job[ShardArgs]) error {
 	n := w.n
 	a := job.Args
-	plan, err := n.planFor(a.AsOf, a.RunKind, a.RunID)
+	plan, err := n.planFor(ctx, a.AsOf, a.RunKind, a.RunID)
 	if err != nil {
 		return river.JobCancel(err)
 	}
@@ -246,12 +246,12 @@ func (w *shardWorker[TDriver, TTx]) Work(ctx context.Context, job *river.Job[Sha
 	return nil
 }
 
-func (n *node[TDriver, TTx]) planFor(asOf, kind, runID string) (*pipeline.Plan, error) {
+func (n *node[TDriver, TTx]) planFor(ctx context.Context, asOf, kind, runID string) (*pipeline.Plan, error) {
 	d, err := pipeline.ParseAsOf(asOf)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := n.opts.Plans(d, kind)
+	plan, err := n.opts.Plans(ctx, d, kind)
 	if err != nil {
 		return nil, fmt.Errorf("planning run: %w", err)
 	}
@@ -270,7 +270,7 @@ type continueWorker[TDriver riverdriver.Driver[TTx], TTx any] struct {
 func (w *continueWorker[TDriver, TTx]) Work(ctx context.Context, job *river.Job[ContinueArgs]) error {
 	n := w.n
 	a := job.Args
-	plan, err := n.planFor(a.AsOf, a.RunKind, a.RunID)
+	plan, err := n.planFor(ctx, a.AsOf, a.RunKind, a.RunID)
 	if err != nil {
 		return river.JobCancel(err)
 	}

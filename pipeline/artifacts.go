@@ -14,11 +14,18 @@ import (
 )
 
 // Artifacts are the files of runs: runs/<run-id>/<stage>/… under a root on a
-// local or shared filesystem (NFS, EFS, a ReadWriteMany volume), so worker
-// processes on different machines see the same run. Every stage directory is
-// published atomically: written under a temporary name, fsynced, renamed.
+// local or shared filesystem (NFS, EFS, a ReadWriteMany volume), or in an
+// object store (Store: file://, s3://, gs://), so worker processes on
+// different machines see the same run. Every stage directory is published
+// atomically: written under a temporary name, fsynced, renamed; into a store
+// its files are uploaded (each object appears whole) and its manifest last.
+// With a store, Root is this machine's scratch copy: the paths below are
+// local, stages read and write local files, and the executor uploads what a
+// stage wrote and fetches (Fetch) what it reads. OpenArtifacts makes one
+// from the config.
 type Artifacts struct {
-	Root string // the folder holding runs/
+	Root  string        // the folder holding runs/ (with a Store: the local copy)
+	Store ArtifactStore // optional: where runs are shared; nil = Root is shared
 }
 
 // RunDir is runs/<run-id>.

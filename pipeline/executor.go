@@ -212,7 +212,7 @@ func (e *Executor) stageInputs(ctx context.Context, p *Plan, i int) (string, err
 	s := &p.Stages[i]
 	parts := []string{"stage", s.Name, s.Version, p.RunID, p.AsOf.UTC().Format(time.RFC3339), fmt.Sprint(p.Shards)}
 	for j := 0; j < i; j++ {
-		m, err := ReadManifest(e.Artifacts.StageDir(p.RunID, p.Stages[j].Name))
+		m, err := e.Artifacts.Manifest(ctx, e.Artifacts.StageDir(p.RunID, p.Stages[j].Name))
 		if err != nil {
 			return "", err
 		}
@@ -261,7 +261,7 @@ func (e *Executor) Run(ctx context.Context, p *Plan) (*RunReport, error) {
 		if quiet {
 			if ok, _ := e.StageComplete(ctx, p, i); ok {
 				dir := e.Artifacts.StageDir(p.RunID, p.Stages[i].Name)
-				m, _ := ReadManifest(dir)
+				m, _ := e.Artifacts.Manifest(ctx, dir)
 				o := StageOutcome{Stage: p.Stages[i].Name, Skipped: true, Dir: dir}
 				if m != nil {
 					o.Rows = m.Rows
@@ -344,7 +344,7 @@ func (e *Executor) StageComplete(ctx context.Context, p *Plan, i int) (bool, err
 	if err != nil {
 		return false, err
 	}
-	_, ok := completeWith(e.Artifacts.StageDir(p.RunID, p.Stages[i].Name), inputs)
+	_, ok := e.Artifacts.complete(ctx, e.Artifacts.StageDir(p.RunID, p.Stages[i].Name), inputs)
 	return ok, nil
 }
 
@@ -365,7 +365,7 @@ func (e *Executor) RunStage(ctx context.Context, p *Plan, i int) ([]StageOutcome
 		return nil, stErr(err)
 	}
 	final := e.Artifacts.StageDir(p.RunID, s.Name)
-	if m, ok := completeWith(final, inputs); ok {
+	if m, ok := e.Artifacts.complete(ctx, final, inputs); ok {
 		e.logf("  %-9s skipped (complete: %d rows)", s.Name, m.Rows)
 		e.recordSkip(ctx, p, i, m.Rows)
 		return []StageOutcome{{Stage: s.Name, Skipped: true, Rows: m.Rows, Dir: final}}, nil
@@ -387,6 +387,9 @@ func (e *Executor) RunStage(ctx context.Context, p *Plan, i int) ([]StageOutcome
 		}
 		return outs, err
 	}
+	if err := e.fetchEarlier(ctx, p, i); err != nil {
+		return fail(err)
+	}
 	var partDirs []string
 	partInputs := map[string]string{}
 	if s.Sharded() {
@@ -399,11 +402,14 @@ func (e *Executor) RunStage(ctx context.Context, p *Plan, i int) ([]StageOutcome
 				return fail(err)
 			}
 			outs = append(outs, o)
-			m, err := ReadManifest(o.Dir)
+			m, err := e.Artifacts.Manifest(ctx, o.Dir)
 			if err != nil || m == nil {
 				return fail(fmt.Errorf("prepare has no manifest: %v", err))
 			}
 			partInputs["prepare"] = m.Digest()
+			if err := e.Artifacts.Fetch(ctx, o.Dir); err != nil {
+				return fail(err)
+			}
 		}
 		parts, err := e.runParts(ctx, p, i, inputs)
 		outs = append(outs, parts...)
@@ -412,9 +418,13 @@ func (e *Executor) RunStage(ctx context.Context, p *Plan, i int) ([]StageOutcome
 		}
 		for sh := 0; sh < p.Shards; sh++ {
 			dir := e.Artifacts.PartDir(p.RunID, s.Name, sh)
-			m, err := ReadManifest(dir)
+			m, err := e.Artifacts.Manifest(ctx, dir)
 			if err != nil || m == nil {
 				return fail(fmt.Errorf("shard %d has no manifest: %v", sh, err))
+			}
+			// The merge reads every part (and the prep) here.
+			if err := e.Artifacts.Fetch(ctx, dir); err != nil {
+				return fail(err)
 			}
 			partDirs = append(partDirs, dir)
 			partInputs[fmt.Sprintf("part-%05d", sh)] = m.Digest()
@@ -531,8 +541,11 @@ func (e *Executor) runPrepare(ctx context.Context, p *Plan, i int, stageInputs s
 		return StageOutcome{Stage: name, Skipped: true, Dir: final}, nil
 	}
 	inputs := fingerprint(stageInputs, "prepare")
-	if m, ok := completeWith(final, inputs); ok {
+	if m, ok := e.Artifacts.complete(ctx, final, inputs); ok {
 		return StageOutcome{Stage: name, Skipped: true, Rows: m.Rows, Dir: final}, nil
+	}
+	if err := e.fetchEarlier(ctx, p, i); err != nil {
+		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: s.Name, Shard: -1, Err: fmt.Errorf("prepare: %w", err)}
 	}
 	start := e.now()
 	// The ledger and the metrics show the prepare step as stage "<stage>.prep".
@@ -582,7 +595,7 @@ func (e *Executor) runPart(ctx context.Context, p *Plan, i, shard int, stageInpu
 	inputs := fingerprint(stageInputs, "shard", fmt.Sprint(shard))
 	if s.Prepare != nil {
 		// The shard reads what Prepare wrote: its hashes are part of the inputs.
-		m, ok := completeWith(e.Artifacts.PrepDir(p.RunID, s.Name), fingerprint(stageInputs, "prepare"))
+		m, ok := e.Artifacts.complete(ctx, e.Artifacts.PrepDir(p.RunID, s.Name), fingerprint(stageInputs, "prepare"))
 		if !ok {
 			return StageOutcome{}, &StageError{RunID: p.RunID, Stage: s.Name, Shard: shard, Err: fmt.Errorf("the stage's prepare step has not completed")}
 		}
@@ -590,8 +603,17 @@ func (e *Executor) runPart(ctx context.Context, p *Plan, i, shard int, stageInpu
 	}
 	final := e.Artifacts.PartDir(p.RunID, s.Name, shard)
 	sh := shard
-	if m, ok := completeWith(final, inputs); ok {
+	if m, ok := e.Artifacts.complete(ctx, final, inputs); ok {
 		return StageOutcome{Stage: s.Name, Shard: &sh, Skipped: true, Rows: m.Rows, Dir: final}, nil
+	}
+	// A shard reads the earlier stages and the prep: local copies first.
+	if err := e.fetchEarlier(ctx, p, i); err != nil {
+		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: s.Name, Shard: shard, Err: err}
+	}
+	if s.Prepare != nil {
+		if err := e.Artifacts.Fetch(ctx, e.Artifacts.PrepDir(p.RunID, s.Name)); err != nil {
+			return StageOutcome{}, &StageError{RunID: p.RunID, Stage: s.Name, Shard: shard, Err: err}
+		}
 	}
 	start := e.now()
 	var res StageResult
@@ -649,6 +671,17 @@ func (e *Executor) attempt(ctx context.Context, stage string, shard int, fn func
 	}
 }
 
+// fetchEarlier makes local copies of the folders of the stages before i
+// (when runs live in an object store; a no-op otherwise): what stage i reads.
+func (e *Executor) fetchEarlier(ctx context.Context, p *Plan, i int) error {
+	for j := 0; j < i; j++ {
+		if err := e.Artifacts.Fetch(ctx, e.Artifacts.StageDir(p.RunID, p.Stages[j].Name)); err != nil {
+			return fmt.Errorf("fetching stage %s: %w", p.Stages[j].Name, err)
+		}
+	}
+	return nil
+}
+
 // produce runs write into a fresh temporary folder, adds the manifest and
 // publishes the folder atomically as final.
 func (e *Executor) produce(ctx context.Context, p *Plan, s *Stage, final, inputs string, shard *int, parts map[string]string,
@@ -690,7 +723,7 @@ func (e *Executor) produce(ctx context.Context, p *Plan, s *Stage, final, inputs
 		point = fmt.Sprintf("%s/%d", s.Name, *shard)
 	}
 	e.crash("before-commit:" + point)
-	if err := commitDir(tmp, final); err != nil {
+	if err := e.Artifacts.publish(ctx, tmp, final); err != nil {
 		return res, err
 	}
 	committed = true

@@ -18,14 +18,17 @@ const (
 )
 
 // ConfigFingerprint is a short hash of everything in the config that can
-// change a run's output (the schedule section is left out: moving the nightly
-// time does not make a new run).
+// change a run's output. The schedule section is left out (moving the
+// nightly time does not make a new run), and so is data_dir: it is where a
+// machine keeps its files, and machines sharing runs through an object store
+// may keep them in different places.
 func ConfigFingerprint(cfg *Config) (string, error) {
 	if cfg == nil {
 		return "00000000", nil
 	}
 	cp := *cfg
 	cp.Schedule = ScheduleConfig{}
+	cp.DataDir = ""
 	b, err := json.Marshal(&cp)
 	if err != nil {
 		return "", fmt.Errorf("fingerprinting the config: %w", err)

@@ -3,10 +3,12 @@ package pipeline
 import (
 	"fmt"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
-	"strconv"
+	"github.com/retainlab/retain/pipeline/blobstore"
 )
 
 // ScheduleConfig is the `schedule:` section of the config: when nightly
@@ -25,7 +27,9 @@ import (
 //	  retries: 3                   # attempts per stage after the first (default 3)
 //	  retry_backoff: 10s           # first retry delay, doubling each attempt (default 10s)
 //	  webhook: https://…           # optional: POSTed a JSON body when a run fails
-//	  artifacts: ""                # where runs/ live: default <data_dir> (a shared filesystem for many machines)
+//	  artifacts: ""                # where runs/ live: default <data_dir>; a folder on a shared filesystem;
+//	                               # or an object store URL (file:///shared/retain, s3://bucket/prefix?region=…,
+//	                               # gs://bucket/prefix) with <data_dir> as each machine's local copy
 //	  embedded: true               # `retain serve` schedules and works runs itself (default true)
 type ScheduleConfig struct {
 	Timezone     string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
@@ -100,6 +104,11 @@ func (s ScheduleConfig) Validate() error {
 		u, err := url.Parse(s.Webhook)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return schedErrf("schedule.webhook: %q is not an http(s) URL", s.Webhook)
+		}
+	}
+	if isArtifactsURL(s.Artifacts) {
+		if _, err := blobstore.Parse(os.ExpandEnv(s.Artifacts)); err != nil {
+			return schedErrf("schedule.artifacts: %v", err)
 		}
 	}
 	if s.Schema != "" && !isIdent(s.Schema) {

@@ -45,6 +45,17 @@ func NewPlan(cfg *Config, asOf time.Time, kind string) (*Plan, error) {
 	return p, nil
 }
 
+// NewSharedPlan is NewPlan after making the local model registry follow the
+// champion shared in the artifact store (Artifacts.PullModels), so every
+// machine plans a run the same way and scores with the same model. Without a
+// store it is NewPlan.
+func NewSharedPlan(ctx context.Context, cfg *Config, arts Artifacts, asOf time.Time, kind string) (*Plan, error) {
+	if err := arts.PullModels(ctx, ModelsDir(cfg)); err != nil {
+		return nil, err
+	}
+	return NewPlan(cfg, asOf, kind)
+}
+
 // LedgerDatabase is where the ledger of cfg lives: schedule.database, or
 // SQLite at <data_dir>/retain.db.
 func LedgerDatabase(cfg *Config) string {
@@ -57,14 +68,6 @@ func LedgerDatabase(cfg *Config) string {
 	default:
 		return cfg.Resolve(os.ExpandEnv(db))
 	}
-}
-
-// ArtifactsOf is where cfg's runs live: schedule.artifacts or data_dir.
-func ArtifactsOf(cfg *Config) Artifacts {
-	if cfg.Schedule.Artifacts != "" {
-		return Artifacts{Root: cfg.Resolve(os.ExpandEnv(cfg.Schedule.Artifacts))}
-	}
-	return Artifacts{Root: cfg.DataDir}
 }
 
 func writeJSON(path string, v any) error {
@@ -141,6 +144,10 @@ func trainStage(cfg *Config) Stage {
 		Run: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
 			sum, err := Train(ctx, cfg, TrainOptions{AsOf: rc.AsOf})
 			if err != nil {
+				return StageResult{}, err
+			}
+			// Other machines score with the champion shared in the store.
+			if err := rc.arts.PushModels(ctx, ModelsDir(cfg)); err != nil {
 				return StageResult{}, err
 			}
 			return StageResult{Rows: int64(sum.N)}, writeJSON(filepath.Join(out, "summary.json"), sum)

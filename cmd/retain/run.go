@@ -37,17 +37,31 @@ func openRunEnv(ctx context.Context, cfgPath string, pr *progress) (*runEnv, err
 	if err := cfg.Schedule.Validate(); err != nil {
 		return nil, &pipeline.ConfigError{File: cfgPath, Msg: err.Error()}
 	}
+	arts, err := pipeline.OpenArtifacts(ctx, cfg)
+	if err != nil {
+		return nil, &pipeline.ConfigError{File: cfgPath, Msg: err.Error()}
+	}
 	l, err := pipeline.OpenLedger(ctx, pipeline.LedgerDatabase(cfg), cfg.Schedule.Schema)
 	if err != nil {
+		arts.Close()
 		return nil, err
 	}
-	ex := &pipeline.Executor{Artifacts: pipeline.ArtifactsOf(cfg), Ledger: l, Webhook: cfg.Schedule.Webhook,
+	ex := &pipeline.Executor{Artifacts: arts, Ledger: l, Webhook: cfg.Schedule.Webhook,
 		StageTimeout: cfg.Schedule.StageTimeoutDuration(), Retries: cfg.Schedule.RetriesOrDefault(),
 		Backoff: cfg.Schedule.RetryBackoffDuration(), Logf: pr.Printf}
 	return &runEnv{cfg: cfg, ex: ex}, nil
 }
 
-func (e *runEnv) close() { e.ex.Ledger.Close() }
+func (e *runEnv) close() {
+	e.ex.Ledger.Close()
+	e.ex.Artifacts.Close()
+}
+
+// plan builds the run of one date, following the champion shared in the
+// artifact store when there is one.
+func (e *runEnv) plan(ctx context.Context, asOf time.Time, kind string) (*pipeline.Plan, error) {
+	return pipeline.NewSharedPlan(ctx, e.cfg, e.ex.Artifacts, asOf, kind)
+}
 
 // today is the current date in the schedule's time zone.
 func today(cfg *pipeline.Config) time.Time {
@@ -93,7 +107,7 @@ churn probabilities, tiers and CLV fitted over all customers, before the shards 
 			if kind != pipeline.KindManual && kind != pipeline.KindRetrain && kind != pipeline.KindNightly {
 				return usagef("run: --kind %q is not manual, nightly or retrain", kind)
 			}
-			plan, err := pipeline.NewPlan(env.cfg, asOf, kind)
+			plan, err := env.plan(ctx, asOf, kind)
 			if err != nil {
 				return err
 			}
@@ -330,14 +344,14 @@ func newBackfillCmd() *cobra.Command {
 			var queue jobs.Node
 			if toQueue {
 				if queue, err = jobs.Open(ctx, jobs.Options{Executor: env.ex, InsertOnly: true, Schedule: env.cfg.Schedule,
-					Plans: func(asOf time.Time, kind string) (*pipeline.Plan, error) {
-						return pipeline.NewPlan(env.cfg, asOf, kind)
+					Plans: func(ctx context.Context, asOf time.Time, kind string) (*pipeline.Plan, error) {
+						return env.plan(ctx, asOf, kind)
 					}}); err != nil {
 					return err
 				}
 			}
 			for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-				plan, err := pipeline.NewPlan(env.cfg, d, pipeline.KindBackfill)
+				plan, err := env.plan(ctx, d, pipeline.KindBackfill)
 				if err != nil {
 					return err
 				}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -207,6 +208,9 @@ func trainConfig(cmd *cobra.Command, cfgPath, asOf, model string, cv int, asJSON
 	if err != nil {
 		return err
 	}
+	if err := shareModels(cmd.Context(), cfgPath, cfg); err != nil {
+		return err
+	}
 	if s.Folds > 0 {
 		pr.Printf("%s, %d-fold CV at %s: AUC %.4f  PR-AUC %.4f  log loss %.4f  Brier %.4f  ECE %.4f (pooled out-of-fold)  lift@10%% %.2f  (%d customers, %d churned)",
 			s.Model, s.Folds, s.AsOf, s.AUC, s.PRAUC, s.LogLoss, s.Brier, s.ECE, s.LiftAt10, s.N, s.Positives)
@@ -277,4 +281,18 @@ func newBacktestCmd() *cobra.Command {
 	f.StringVar(&model, "model", "", "model family: gbdt, logreg or blend (default: model.kind)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON summary object on stdout")
 	return cmd
+}
+
+// shareModels uploads the model registry to the artifact store when
+// schedule.artifacts is one (other machines pull the champion from there).
+func shareModels(ctx context.Context, cfgPath string, cfg *pipeline.Config) error {
+	if err := cfg.Schedule.Validate(); err != nil {
+		return &pipeline.ConfigError{File: cfgPath, Msg: err.Error()}
+	}
+	arts, err := pipeline.OpenArtifacts(ctx, cfg)
+	if err != nil {
+		return &pipeline.ConfigError{File: cfgPath, Msg: err.Error()}
+	}
+	defer arts.Close()
+	return arts.PushModels(ctx, pipeline.ModelsDir(cfg))
 }

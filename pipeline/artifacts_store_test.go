@@ -1,0 +1,365 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/retainlab/retain/datasets"
+)
+
+// machine is one "machine" of a run shared through a bucket: its own config
+// (data_dir = its local scratch folder) and executor.
+type machine struct {
+	cfg *Config
+	ex  *Executor
+}
+
+func newMachine(t *testing.T, cfgPath, dataDir, bucket string, now time.Time) *machine {
+	t.Helper()
+	cfg, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dataDir != "" {
+		cfg.DataDir = dataDir
+	}
+	cfg.Schedule.Artifacts = "file://" + filepath.ToSlash(bucket)
+	arts, err := OpenArtifacts(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arts.Store == nil || arts.Root != cfg.DataDir {
+		t.Fatalf("artifacts %+v: want the bucket with data_dir as the local copy", arts)
+	}
+	t.Cleanup(func() { arts.Close() })
+	return &machine{cfg: cfg, ex: &Executor{Artifacts: arts, Now: func() time.Time { return now }, Parallel: 2}}
+}
+
+func (m *machine) plan(t *testing.T, asOf time.Time) *Plan {
+	t.Helper()
+	p, err := NewSharedPlan(context.Background(), m.cfg, m.ex.Artifacts, asOf, KindManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func readExports(t *testing.T, dataDir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, f := range []string{"risk_current.csv", "risk_current.parquet"} {
+		b, err := os.ReadFile(filepath.Join(dataDir, "exports", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f] = b
+	}
+	return out
+}
+
+func sameExports(t *testing.T, what string, want, got map[string][]byte) {
+	t.Helper()
+	for f := range want {
+		if len(want[f]) == 0 || !bytes.Equal(want[f], got[f]) {
+			t.Errorf("%s: %s differs from the local run's (%d vs %d bytes)", what, f, len(got[f]), len(want[f]))
+		}
+	}
+}
+
+// crashAt runs fn, which is expected to reach the executor's crash point
+// (a panic standing in for a killed process), and recovers.
+func crashAt(t *testing.T, fn func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != errCrashed {
+			t.Fatalf("expected the simulated crash, got %v", r)
+		}
+	}()
+	fn()
+}
+
+var errCrashed = errors.New("simulated crash")
+
+// TestRunSharedThroughBucket: a file:// bucket stands in for the shared
+// object store, and two scratch folders for two machines. Machine A extracts,
+// builds the features and prepares scoring; machine B, which has never seen
+// the sources, the snapshot or the model registry, fetches what it needs from
+// the bucket, works every score shard, merges and publishes — the same risk
+// list, byte for byte, as a local run without a bucket. Then B crashes in a
+// shard of the next night and a third machine resumes that night from the
+// bucket, redoing only what was not complete, and a repeated run does nothing.
+func TestRunSharedThroughBucket(t *testing.T) {
+	ctx := context.Background()
+	asOf := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+	now := time.Date(2024, 12, 1, 2, 30, 0, 0, time.UTC)
+	cfgPath := synthRun(t, 3000, "shards: 4\n", asOf)
+
+	// The reference: one machine, runs under data_dir as before.
+	ref, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refPlan, err := NewPlan(ref, asOf, KindManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refEx := &Executor{Artifacts: Artifacts{Root: t.TempDir()}, Now: func() time.Time { return now }, Parallel: 2}
+	if _, err := refEx.Run(ctx, refPlan); err != nil {
+		t.Fatal(err)
+	}
+	want := readExports(t, ref.DataDir)
+	wantScores, err := os.ReadFile(filepath.Join(refEx.Artifacts.StageDir(refPlan.RunID, StageScore), "scores.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bucket := t.TempDir()
+	a := newMachine(t, cfgPath, "", bucket, now) // the generated data_dir: sources, snapshot, champion
+	b := newMachine(t, cfgPath, t.TempDir(), bucket, now)
+	// `retain train` (or a retraining run) shares the champion it promotes.
+	if err := a.ex.Artifacts.PushModels(ctx, ModelsDir(a.cfg)); err != nil {
+		t.Fatal(err)
+	}
+
+	pa := a.plan(t, asOf)
+	i := pa.StageIndex(StageScore)
+	for j := 0; j < i; j++ {
+		if _, err := a.ex.RunStage(ctx, pa, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.ex.RunPrepare(ctx, pa, i); err != nil {
+		t.Fatal(err)
+	}
+
+	pb := b.plan(t, asOf)
+	if pb.RunID != pa.RunID || pb.RunID != refPlan.RunID || stageList(pb) != stageList(pa) {
+		t.Fatalf("machine B plans %s (%s), A %s (%s), the local run %s", pb.RunID, stageList(pb), pa.RunID, stageList(pa), refPlan.RunID)
+	}
+	for sh := 0; sh < pb.Shards; sh++ {
+		o, err := b.ex.RunPart(ctx, pb, i, sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Skipped || o.Rows == 0 {
+			t.Fatalf("shard %d: %+v", sh, o)
+		}
+	}
+	for j := i; j < len(pb.Stages); j++ {
+		if _, err := b.ex.RunStage(ctx, pb, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameExports(t, "published by machine B", want, readExports(t, b.cfg.DataDir))
+	got, _ := os.ReadFile(filepath.Join(b.ex.Artifacts.StageDir(pb.RunID, StageScore), "scores.parquet"))
+	inBucket, _ := os.ReadFile(filepath.Join(bucket, "runs", pb.RunID, StageScore, "scores.parquet"))
+	if !bytes.Equal(got, wantScores) || !bytes.Equal(inBucket, wantScores) {
+		t.Errorf("scores.parquet: machine B %d bytes, bucket %d, local run %d; want identical", len(got), len(inBucket), len(wantScores))
+	}
+	// B worked from the bucket alone: no snapshot of its own, the features
+	// and the champion fetched.
+	if _, err := os.Stat(datasets.SnapshotDir(b.cfg.DataDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("machine B has a snapshot: %v", err)
+	}
+	if c, err := ModelRegistry(b.cfg).Champion(); err != nil || c == nil {
+		t.Errorf("machine B did not pull the champion: %v", err)
+	}
+	// Every stage A wrote is in the bucket with its manifest; the parts B wrote too.
+	for _, rel := range []string{StageExtract, StageFeatures, StageScore + ".prep", StageScore + ".parts/part-00003", StageScore, StagePublish} {
+		if _, err := os.Stat(filepath.Join(bucket, "runs", pb.RunID, filepath.FromSlash(rel), manifestName)); err != nil {
+			t.Errorf("bucket: %v", err)
+		}
+	}
+	// A run again (any machine) finds everything complete in the bucket.
+	rep, err := a.ex.Run(ctx, pa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range rep.Stages {
+		if !o.Skipped {
+			t.Errorf("rerun on A: %s was not skipped", o.Stage)
+		}
+	}
+
+	// The next night: A prepares, B crashes in shard 2 after finishing
+	// shards 0 and 1, before shard 2's folder is published.
+	night2 := asOf.AddDate(0, 0, 1)
+	pa2 := a.plan(t, night2)
+	for j := 0; j < i; j++ {
+		if _, err := a.ex.RunStage(ctx, pa2, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.ex.RunPrepare(ctx, pa2, i); err != nil {
+		t.Fatal(err)
+	}
+	pb2 := b.plan(t, night2)
+	b.ex.Crash = func(p string) {
+		if p == "before-commit:"+StageScore+"/2" {
+			panic(errCrashed)
+		}
+	}
+	for sh := 0; sh < 2; sh++ {
+		if _, err := b.ex.RunPart(ctx, pb2, i, sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashAt(t, func() { b.ex.RunPart(ctx, pb2, i, 2) })
+	if _, err := os.Stat(filepath.Join(bucket, "runs", pb2.RunID, StageScore+".parts", "part-00002")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the crashed shard left something in the bucket: %v", err)
+	}
+	// A third machine with an empty scratch folder resumes the night.
+	c := newMachine(t, cfgPath, t.TempDir(), bucket, now)
+	pc2 := c.plan(t, night2)
+	rep, err = c.ex.Run(ctx, pc2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := map[string]bool{}
+	for _, o := range rep.Stages {
+		k := o.Stage
+		if o.Shard != nil {
+			k += "/" + string(rune('0'+*o.Shard))
+		}
+		ran[k] = !o.Skipped
+	}
+	for k, wantRan := range map[string]bool{StageExtract: false, StageFeatures: false, StageScore + ".prep": false,
+		StageScore + "/0": false, StageScore + "/1": false, StageScore + "/2": true, StageScore + "/3": true, StageScore: true, StagePublish: true} {
+		if r, ok := ran[k]; !ok || r != wantRan {
+			t.Errorf("resumed run: %s ran=%v (reported %v), want ran=%v", k, r, ok, wantRan)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(bucket, "runs", pb2.RunID, StagePublish, manifestName)); err != nil {
+		t.Errorf("the resumed night is not complete in the bucket: %v", err)
+	}
+	// Run again: nothing to do, publish is not repeated.
+	rep, err = c.ex.Run(ctx, pc2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range rep.Stages {
+		if !o.Skipped {
+			t.Errorf("repeated run: %s was not skipped", o.Stage)
+		}
+	}
+}
+
+func stageList(p *Plan) string {
+	var s []string
+	for _, st := range p.Stages {
+		s = append(s, st.Name)
+	}
+	return strings.Join(s, ",")
+}
+
+// TestArtifactsFetchChecksHashes: a local copy is refreshed when the bucket's
+// manifest changes, and an object that does not match its manifest is
+// reported, not used.
+func TestArtifactsFetchChecksHashes(t *testing.T) {
+	ctx := context.Background()
+	bucket := t.TempDir()
+	open := func() Artifacts {
+		cfg := &Config{DataDir: t.TempDir(), Schedule: ScheduleConfig{Artifacts: "file://" + filepath.ToSlash(bucket)}}
+		a, err := OpenArtifacts(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a
+	}
+	w, r := open(), open()
+	write := func(content string) {
+		dir := w.StageDir("run1", "s")
+		tmp, err := newTempDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, "out.txt"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		outs, err := hashOutputs(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeManifest(tmp, &StageManifest{Stage: "s", Inputs: content, Outputs: outs}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.publish(ctx, tmp, dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := filepath.Join(r.StageDir("run1", "s"), "out.txt")
+	if err := r.Fetch(ctx, r.StageDir("run1", "s")); err == nil {
+		t.Fatal("fetching a stage the bucket does not have succeeded")
+	}
+	write("first")
+	if err := r.Fetch(ctx, r.StageDir("run1", "s")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(local); string(b) != "first" {
+		t.Fatalf("fetched %q", b)
+	}
+	if m, ok := r.complete(ctx, r.StageDir("run1", "s"), "first"); !ok || m.Stage != "s" {
+		t.Fatal("not complete in the bucket")
+	}
+	write("second")
+	if err := r.Fetch(ctx, r.StageDir("run1", "s")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(local); string(b) != "second" {
+		t.Fatalf("after the bucket changed: fetched %q", b)
+	}
+	// Someone rewrites the object behind the manifest's back.
+	obj := filepath.Join(bucket, "runs", "run1", "s", "out.txt")
+	if err := os.WriteFile(obj, []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.complete(ctx, r.StageDir("run1", "s"), "second"); ok {
+		t.Error("a stage whose object has the wrong size counts as complete")
+	}
+	os.RemoveAll(r.StageDir("run1", "s"))
+	if err := r.Fetch(ctx, r.StageDir("run1", "s")); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("fetch of a tampered object: %v", err)
+	}
+	if _, err := os.Stat(local); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed fetch left a local copy: %v", err)
+	}
+}
+
+// TestArtifactsConfig: schedule.artifacts is a folder or a store URL; a bad
+// URL is bad input naming the key.
+func TestArtifactsConfig(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := &Config{DataDir: dir}
+	if a, err := OpenArtifacts(ctx, cfg); err != nil || a.Root != dir || a.Store != nil {
+		t.Fatalf("default: %+v %v", a, err)
+	}
+	cfg.Schedule.Artifacts = filepath.Join(dir, "shared")
+	if a, err := OpenArtifacts(ctx, cfg); err != nil || a.Root != filepath.Join(dir, "shared") || a.Store != nil {
+		t.Fatalf("folder: %+v %v", a, err)
+	}
+	for _, bad := range []string{"ftp://host/x", "s3:///prefix", "gs://", "file://", "file://otherhost/x"} {
+		s := ScheduleConfig{Artifacts: bad}
+		err := s.Validate()
+		var bi interface{ BadInput() bool }
+		if err == nil || !strings.Contains(err.Error(), "schedule.artifacts") || !errors.As(err, &bi) || !bi.BadInput() {
+			t.Errorf("%q: %v", bad, err)
+		}
+		cfg.Schedule.Artifacts = bad
+		if _, err := OpenArtifacts(ctx, cfg); err == nil || !strings.Contains(err.Error(), "schedule.artifacts") || !errors.As(err, &bi) || !bi.BadInput() {
+			t.Errorf("open %q: %v", bad, err)
+		}
+	}
+	for _, good := range []string{"s3://bucket/retain/prod?region=eu-west-1", "gs://bucket", "file:///shared/retain", "mem://"} {
+		if err := (ScheduleConfig{Artifacts: good}).Validate(); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+}
