@@ -107,9 +107,18 @@ func Publish(ctx context.Context, cfg *Config, opts PublishOptions) (*PublishSum
 			opts.Progress(format, args...)
 		}
 	}
-	rows := opts.Rows
 	s := &PublishSummary{Scores: opts.Scores, Campaigns: map[string]QueueCounts{}}
-	if rows == nil {
+	// the list is checked and hashed once for every store and the files
+	var list *stores.Prepared
+	var err error
+	if opts.Rows != nil {
+		if len(opts.Rows) == 0 {
+			return nil, &ConfigError{File: cfg.Path(), Msg: "publish: the risk list is empty"}
+		}
+		if list, err = stores.Prepare(opts.Rows); err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+	} else {
 		if s.Scores == "" {
 			p, err := LatestScores(cfg)
 			if err != nil {
@@ -118,34 +127,45 @@ func Publish(ctx context.Context, cfg *Config, opts PublishOptions) (*PublishSum
 			s.Scores = p
 		}
 		logf("publish: reading %s", s.Scores)
-		var err error
-		if rows, err = stores.ReadRiskParquet(s.Scores); err != nil {
+		if list, err = stores.ReadRiskList(s.Scores); err != nil {
 			return nil, fmt.Errorf("publish: %w", err)
 		}
 	}
+	rows := list.Rows
 	if len(rows) == 0 {
 		return nil, &ConfigError{File: cfg.Path(), Msg: "publish: the risk list is empty"}
 	}
 	s.RunID, s.AsOf, s.RiskRows = rows[0].RunID, rows[0].AsOf.Format(time.DateOnly), len(rows)
 	sc := cfg.Stores.Resolved(cfg.DataDir)
-	in := stores.PublishInput{Risk: rows, Policy: &cfg.Policy}
+	in := stores.PublishInput{Prepared: list, Policy: &cfg.Policy}
 	if p := cfg.Policy.OptedOutFile; p != "" {
-		var err error
 		if in.OptedOut, err = readOptedOut(cfg.Resolve(p)); err != nil {
 			return nil, err
 		}
+	}
+	// the dated files are written while the SQL stores publish; the current
+	// files move to them only after every store has the list
+	var files *stores.FileExport
+	if sc.Files != "off" {
+		files = stores.StartFileExport(ctx, sc.Files, list)
 	}
 	var queue []stores.QueueRow
 	planned := false
 	for _, kind := range sc.Databases() {
 		db, err := sc.Open(ctx, kind)
 		if err != nil {
+			if files != nil {
+				files.Abort()
+			}
 			return nil, fmt.Errorf("publish: %w", err)
 		}
 		logf("publish: %d risk rows to %s", len(rows), db)
 		res, err := db.Publish(ctx, in)
 		db.Close()
 		if err != nil {
+			if files != nil {
+				files.Abort()
+			}
 			return nil, fmt.Errorf("publish: %w", err)
 		}
 		if res.Skipped {
@@ -158,15 +178,15 @@ func Publish(ctx context.Context, cfg *Config, opts PublishOptions) (*PublishSum
 		}
 		s.Stores = append(s.Stores, res)
 	}
-	if sc.Files != "off" {
+	if files != nil {
 		if !planned && len(sc.Databases()) == 0 {
 			queue = cfg.Policy.Plan(rows, s.RunID, rows[0].AsOf, time.Now().UTC(), in.OptedOut, nil)
 		}
-		res, err := stores.ExportFiles(ctx, sc.Files, rows, queue)
+		res, err := files.Finish(queue)
 		if err != nil {
 			return nil, fmt.Errorf("publish: %w", err)
 		}
-		logf("publish: files in %s (%.1fs)", sc.Files, res.Seconds)
+		logf("publish: files in %s (%.1fs, written while the stores published)", sc.Files, res.Seconds)
 		s.Stores = append(s.Stores, res)
 	}
 	for _, q := range queue {

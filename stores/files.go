@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -60,11 +63,12 @@ func fromOpt(p *float64) float64 {
 	return *p
 }
 
-func toParquet(r *RiskRow, dst *RiskRecordParquet) {
+// toParquet fills dst from r, with the row's reasons JSON and hash.
+func toParquet(r *RiskRow, reasons, hash string, dst *RiskRecordParquet) {
 	*dst = RiskRecordParquet{r.CustomerID, epochDays(r.AsOf), r.ScoredAt.UTC(), r.RunID, r.ModelVersion,
 		r.ChurnProbability, r.RiskTier, r.ChurnPercentile, optF(r.PAlive), optF(r.ExpectedPurchases),
-		optF(r.PredictedCLV), optF(r.HistoricCLV), optF(r.ValueAtRisk), nil, r.ReasonsJSON(), r.Segment,
-		r.ValueRiskCell, r.ControlGroup, r.Hash()}
+		optF(r.PredictedCLV), optF(r.HistoricCLV), optF(r.ValueAtRisk), nil, reasons, r.Segment,
+		r.ValueRiskCell, r.ControlGroup, hash}
 	if !r.ExpectedNextOrder.IsZero() {
 		d := epochDays(r.ExpectedNextOrder)
 		dst.ExpectedNextOrder = &d
@@ -113,6 +117,12 @@ func WriteAtomic(path string, write func(w io.Writer) error) (err error) {
 // WriteRiskParquet writes the rows as Parquet (zstd) atomically, with the
 // given key-value metadata.
 func WriteRiskParquet(ctx context.Context, path string, rows []RiskRow, meta map[string]string) error {
+	return writeRiskParquet(ctx, path, rows, nil, nil, meta)
+}
+
+// writeRiskParquet is WriteRiskParquet with each row's reasons JSON and
+// hash given (nil: computed per row).
+func writeRiskParquet(ctx context.Context, path string, rows []RiskRow, reasons, hashes []string, meta map[string]string) error {
 	return WriteAtomic(path, func(w io.Writer) error {
 		opts := []parquet.WriterOption{parquet.Compression(&parquet.Zstd)}
 		for k, v := range meta {
@@ -126,7 +136,13 @@ func WriteRiskParquet(ctx context.Context, path string, rows []RiskRow, meta map
 			}
 			buf = buf[:min(4096, len(rows)-lo)]
 			for i := range buf {
-				toParquet(&rows[lo+i], &buf[i])
+				r := &rows[lo+i]
+				if reasons != nil {
+					toParquet(r, reasons[lo+i], hashes[lo+i], &buf[i])
+				} else {
+					js := r.ReasonsJSON()
+					toParquet(r, js, r.hashWith(js), &buf[i])
+				}
 			}
 			if _, err := pw.Write(buf); err != nil {
 				return err
@@ -137,35 +153,94 @@ func WriteRiskParquet(ctx context.Context, path string, rows []RiskRow, meta map
 }
 
 // ReadRiskParquet reads a scores.parquet (or risk export) back into rows.
-func ReadRiskParquet(path string) (rows []RiskRow, err error) {
+func ReadRiskParquet(path string) ([]RiskRow, error) {
+	rows, _, err := readRiskParquet(path, true)
+	return rows, err
+}
+
+// ReadRiskList reads a scores.parquet for publishing: the rows without
+// decoded Reasons, each row's reasons JSON kept as stored (checked to be
+// valid JSON, not decoded and encoded again), checked and hashed (Prepare).
+// A file without rows gives an empty list.
+func ReadRiskList(path string) (*Prepared, error) {
+	rows, reasons, err := readRiskParquet(path, false)
+	if err != nil || len(rows) == 0 {
+		return &Prepared{}, err // no rows: the caller says so
+	}
+	m, err := checkList(rows, reasons)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &Prepared{Rows: rows, m: m}, nil
+}
+
+// readRiskParquet streams the file in batches. With decode the reasons go
+// into each row's Reasons; without, they are returned as stored ("[]" when
+// empty) after a validity check.
+func readRiskParquet(path string, decode bool) (rows []RiskRow, reasons []string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = badInput("%s: not a risk list Parquet file: %v", path, p)
 		}
 	}()
-	recs, err := parquet.ReadFile[RiskRecordParquet](path)
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	rows = make([]RiskRow, len(recs))
-	for i := range recs {
-		p := &recs[i]
-		r := &rows[i]
-		*r = RiskRow{CustomerID: p.CustomerID, AsOf: fromEpochDays(p.AsOf), ScoredAt: p.ScoredAt.UTC(), RunID: p.RunID,
-			ModelVersion: p.ModelVersion, ChurnProbability: p.ChurnProbability, RiskTier: p.RiskTier,
-			ChurnPercentile: p.ChurnPercentile, PAlive: fromOpt(p.PAlive), ExpectedPurchases: fromOpt(p.ExpectedPurchases),
-			PredictedCLV: fromOpt(p.PredictedCLV), HistoricCLV: fromOpt(p.HistoricCLV), ValueAtRisk: fromOpt(p.ValueAtRisk),
-			Segment: p.Segment, ValueRiskCell: p.ValueRiskCell, ControlGroup: p.ControlGroup}
-		if p.ExpectedNextOrder != nil {
-			r.ExpectedNextOrder = fromEpochDays(*p.ExpectedNextOrder)
-		}
-		if p.Reasons != "" && p.Reasons != "[]" {
-			if err := json.Unmarshal([]byte(p.Reasons), &r.Reasons); err != nil {
-				return nil, badInput("%s: row %d (customer %s), column reasons: %v", path, i+1, p.CustomerID, err)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	pr := parquet.NewGenericReader[RiskRecordParquet](pf)
+	defer pr.Close()
+	n := int(pr.NumRows())
+	rows = make([]RiskRow, 0, n)
+	if !decode {
+		reasons = make([]string, 0, n)
+	}
+	buf := make([]RiskRecordParquet, 4096)
+	for {
+		k, rerr := pr.Read(buf)
+		for j := range buf[:k] {
+			p := &buf[j]
+			i := len(rows)
+			rows = append(rows, RiskRow{CustomerID: p.CustomerID, AsOf: fromEpochDays(p.AsOf), ScoredAt: p.ScoredAt.UTC(), RunID: p.RunID,
+				ModelVersion: p.ModelVersion, ChurnProbability: p.ChurnProbability, RiskTier: p.RiskTier,
+				ChurnPercentile: p.ChurnPercentile, PAlive: fromOpt(p.PAlive), ExpectedPurchases: fromOpt(p.ExpectedPurchases),
+				PredictedCLV: fromOpt(p.PredictedCLV), HistoricCLV: fromOpt(p.HistoricCLV), ValueAtRisk: fromOpt(p.ValueAtRisk),
+				Segment: p.Segment, ValueRiskCell: p.ValueRiskCell, ControlGroup: p.ControlGroup})
+			r := &rows[i]
+			if p.ExpectedNextOrder != nil {
+				r.ExpectedNextOrder = fromEpochDays(*p.ExpectedNextOrder)
+			}
+			switch {
+			case !decode:
+				js := p.Reasons
+				if js == "" || js == "null" {
+					js = "[]"
+				} else if js[0] != '[' || !json.Valid(unsafe.Slice(unsafe.StringData(js), len(js))) { // read only
+					return nil, nil, badInput("%s: row %d (customer %s), column reasons: not a JSON list", path, i+1, p.CustomerID)
+				}
+				reasons = append(reasons, js)
+			case p.Reasons != "" && p.Reasons != "[]":
+				if err := json.Unmarshal([]byte(p.Reasons), &r.Reasons); err != nil {
+					return nil, nil, badInput("%s: row %d (customer %s), column reasons: %v", path, i+1, p.CustomerID, err)
+				}
 			}
 		}
+		clear(buf[:k]) // drop the references to the strings
+		if rerr == io.EOF {
+			return rows, reasons, nil
+		}
+		if rerr != nil {
+			return nil, nil, fmt.Errorf("reading %s: %w", path, rerr)
+		}
 	}
-	return rows, nil
 }
 
 func fmtF(v float64) string {
@@ -181,6 +256,12 @@ var RiskCSVHeader = append(append([]string{}, riskCols...), "updated_at")
 // WriteRiskCSV writes the rows as CSV (for CRM imports) atomically; unknown
 // numbers and dates are empty, reasons a JSON list.
 func WriteRiskCSV(ctx context.Context, path string, rows []RiskRow) error {
+	return writeRiskCSV(ctx, path, rows, nil, nil)
+}
+
+// writeRiskCSV is WriteRiskCSV with each row's reasons JSON and hash given
+// (nil: computed per row).
+func writeRiskCSV(ctx context.Context, path string, rows []RiskRow, reasons, hashes []string) error {
 	return WriteAtomic(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write(RiskCSVHeader[:len(riskCols)]); err != nil {
@@ -194,10 +275,17 @@ func WriteRiskCSV(ctx context.Context, path string, rows []RiskRow) error {
 				}
 			}
 			r := &rows[i]
+			var js, hash string
+			if reasons != nil {
+				js, hash = reasons[i], hashes[i]
+			} else {
+				js = r.ReasonsJSON()
+				hash = r.hashWith(js)
+			}
 			rec = append(rec[:0], r.CustomerID, dateString(r.AsOf), r.ScoredAt.UTC().Format(time.RFC3339), r.RunID, r.ModelVersion,
 				fmtF(r.ChurnProbability), r.RiskTier, fmtF(r.ChurnPercentile), fmtF(r.PAlive), fmtF(r.ExpectedPurchases),
 				fmtF(r.PredictedCLV), fmtF(r.HistoricCLV), fmtF(r.ValueAtRisk), dateString(r.ExpectedNextOrder),
-				r.ReasonsJSON(), r.Segment, r.ValueRiskCell, strconv.FormatBool(r.ControlGroup), r.Hash())
+				js, r.Segment, r.ValueRiskCell, strconv.FormatBool(r.ControlGroup), hash)
 			if err := cw.Write(rec); err != nil {
 				return err
 			}
@@ -242,32 +330,75 @@ func WriteQueueCSV(ctx context.Context, path string, rows []QueueRow) error {
 // list as risk_current.parquet and .csv (replaced atomically), and the
 // night's queue plan as queue-<as-of>.csv.
 func ExportFiles(ctx context.Context, dir string, rows []RiskRow, queue []QueueRow) (PublishResult, error) {
-	start := time.Now()
-	res := PublishResult{Store: "files:" + dir, RiskRows: len(rows), QueueRows: len(queue)}
-	m, err := checkList(rows)
+	p, err := Prepare(rows)
 	if err != nil {
-		return res, err
+		return PublishResult{Store: "files:" + dir, RiskRows: len(rows), QueueRows: len(queue)}, err
 	}
+	return StartFileExport(ctx, dir, p).Finish(queue)
+}
+
+// FileExport is a file store export under way: StartFileExport writes the
+// night's dated files (risk-<as-of>.parquet and .csv, both at once) in the
+// background while the SQL stores publish; Finish then points
+// risk_current.parquet/.csv at them and writes the queue plan, so the
+// current files move only once the stores have the list too.
+type FileExport struct {
+	dir, day string
+	p        *Prepared
+	ctx      context.Context
+	start    time.Time
+	cancel   context.CancelFunc
+	done     chan struct{}
+	pq, cs   string
+	err      error
+}
+
+// StartFileExport starts writing the dated risk files of p to dir.
+func StartFileExport(ctx context.Context, dir string, p *Prepared) *FileExport {
+	ctx, cancel := context.WithCancel(ctx)
+	m := p.m
 	day := dateString(m.asOf)
+	e := &FileExport{dir: dir, day: day, p: p, ctx: ctx, start: time.Now(), cancel: cancel, done: make(chan struct{}),
+		pq: filepath.Join(dir, "risk-"+day+".parquet"), cs: filepath.Join(dir, "risk-"+day+".csv")}
 	meta := map[string]string{"retain.run_id": m.runID, "retain.as_of": day, "retain.model_version": m.modelVersion, "retain.content_hash": m.hash}
-	pq, cs := filepath.Join(dir, "risk-"+day+".parquet"), filepath.Join(dir, "risk-"+day+".csv")
-	if err := WriteRiskParquet(ctx, pq, rows, meta); err != nil {
-		return res, err
+	go func() {
+		defer close(e.done)
+		var wg sync.WaitGroup
+		var perr, cerr error
+		wg.Go(func() { perr = writeRiskParquet(ctx, e.pq, p.Rows, m.reasons, m.rowHash, meta) })
+		wg.Go(func() { cerr = writeRiskCSV(ctx, e.cs, p.Rows, m.reasons, m.rowHash) })
+		wg.Wait()
+		e.err = errors.Join(perr, cerr)
+	}()
+	return e
+}
+
+// Abort stops the export and waits for it (dated files may be left).
+func (e *FileExport) Abort() {
+	e.cancel()
+	<-e.done
+}
+
+// Finish waits for the dated files, replaces risk_current.parquet/.csv with
+// them and writes queue-<as-of>.csv when there are queue rows.
+func (e *FileExport) Finish(queue []QueueRow) (PublishResult, error) {
+	defer e.cancel()
+	<-e.done
+	res := PublishResult{Store: "files:" + e.dir, RiskRows: len(e.p.Rows), QueueRows: len(queue)}
+	if e.err != nil {
+		return res, e.err
 	}
-	if err := WriteRiskCSV(ctx, cs, rows); err != nil {
-		return res, err
-	}
-	for src, dst := range map[string]string{pq: "risk_current.parquet", cs: "risk_current.csv"} {
-		if err := linkAtomic(src, filepath.Join(dir, dst)); err != nil {
+	for src, dst := range map[string]string{e.pq: "risk_current.parquet", e.cs: "risk_current.csv"} {
+		if err := linkAtomic(src, filepath.Join(e.dir, dst)); err != nil {
 			return res, err
 		}
 	}
 	if len(queue) > 0 {
-		if err := WriteQueueCSV(ctx, filepath.Join(dir, "queue-"+day+".csv"), queue); err != nil {
+		if err := WriteQueueCSV(e.ctx, filepath.Join(e.dir, "queue-"+e.day+".csv"), queue); err != nil {
 			return res, err
 		}
 	}
-	res.Seconds = time.Since(start).Seconds()
+	res.Seconds = time.Since(e.start).Seconds()
 	return res, nil
 }
 

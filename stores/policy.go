@@ -205,15 +205,15 @@ const (
 // stop with it, so both come from the same priority range and lift is
 // measured fairly.
 func (p *Policy) Plan(rows []RiskRow, runID string, asOf, now time.Time, optedOut map[string]bool, contacts Contacts) []QueueRow {
-	var out []QueueRow
 	assigned := make(map[string]string) // customer → campaign tonight
-	idx := make([]int32, 0, len(rows))
 	asOfDay := asOf.UTC().Truncate(24 * time.Hour)
+	// each campaign's eligible rows by priority, first: the output is
+	// allocated once (queue rows are large; growing the slice copied them)
+	eligible := make([][]int32, len(p.Campaigns))
+	total := 0
 	for ci := range p.Campaigns {
 		c := &p.Campaigns[ci]
-		cool, _ := ParseDays(c.Cooldown, 30)
-		exp, _ := ParseDays(c.ExpiresAfter, 7)
-		idx = idx[:0]
+		var idx []int32
 		for i := range rows {
 			if c.Eligible(&rows[i]) {
 				idx = append(idx, int32(i))
@@ -225,8 +225,16 @@ func (p *Policy) Plan(rows []RiskRow, runID string, asOf, now time.Time, optedOu
 			}
 			return strings.Compare(rows[a].CustomerID, rows[b].CustomerID)
 		})
+		eligible[ci] = idx
+		total += len(idx)
+	}
+	out := make([]QueueRow, 0, total)
+	for ci := range p.Campaigns {
+		c := &p.Campaigns[ci]
+		cool, _ := ParseDays(c.Cooldown, 30)
+		exp, _ := ParseDays(c.ExpiresAfter, 7)
 		treated := 0
-		for _, i := range idx {
+		for _, i := range eligible[ci] {
 			r := &rows[i]
 			q := QueueRow{
 				IdempotencyKey: IdempotencyKey(r.CustomerID, c.Name, asOf),

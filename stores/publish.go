@@ -20,11 +20,32 @@ type PublishInput struct {
 	// Risk is the whole list; every row has the same as-of date, run,
 	// model version and scoring time.
 	Risk []RiskRow
+	// Prepared, when set, is the list already checked and hashed (Prepare,
+	// ReadRiskList); Risk is then ignored.
+	Prepared *Prepared
 	// Policy makes the queue rows (nil: no queue rows).
 	Policy *Policy
 	// OptedOut are customers never to contact (from policy.opted_out_file);
 	// the store adds policy.opted_out_table itself.
 	OptedOut map[string]bool
+}
+
+// Prepared is a risk list checked and hashed once: each row's reasons JSON
+// and row hash, and the list's content hash. Publishing it to several stores
+// and the files reuses that work. Its rows must not change afterwards.
+type Prepared struct {
+	Rows []RiskRow
+	m    listMeta
+}
+
+// Prepare checks the list (one as-of date, run, model and scoring time, no
+// empty customer_id) and computes each row's reasons JSON and hash.
+func Prepare(rows []RiskRow) (*Prepared, error) {
+	m, err := checkList(rows, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{Rows: rows, m: m}, nil
 }
 
 // PublishResult says what one store received.
@@ -70,7 +91,10 @@ type listMeta struct {
 	rowHash, reasons    []string // per row, computed once
 }
 
-func checkList(rows []RiskRow) (listMeta, error) {
+// checkList checks the rows and computes their row hashes and the content
+// hash. reasons, when given, are the rows' reasons JSON as read from a file
+// (not encoded again); else each row's ReasonsJSON.
+func checkList(rows []RiskRow, reasons []string) (listMeta, error) {
 	if len(rows) == 0 {
 		return listMeta{}, badInput("publish: the risk list is empty")
 	}
@@ -85,7 +109,10 @@ func checkList(rows []RiskRow) (listMeta, error) {
 		}
 	}
 	// reasons JSON and row hashes are independent per row: one chunk per core
-	m.rowHash, m.reasons = make([]string, len(rows)), make([]string, len(rows))
+	m.rowHash, m.reasons = make([]string, len(rows)), reasons
+	if m.reasons == nil {
+		m.reasons = make([]string, len(rows))
+	}
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(rows)/10000))
 	per := (len(rows) + workers - 1) / workers
 	var wg sync.WaitGroup
@@ -93,7 +120,9 @@ func checkList(rows []RiskRow) (listMeta, error) {
 		hi := min(len(rows), lo+per)
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				m.reasons[i] = rows[i].ReasonsJSON()
+				if reasons == nil {
+					m.reasons[i] = rows[i].ReasonsJSON()
+				}
 				m.rowHash[i] = rows[i].hashWith(m.reasons[i])
 			}
 		})
@@ -118,12 +147,17 @@ func checkList(rows []RiskRow) (listMeta, error) {
 func (db *DB) Publish(ctx context.Context, in PublishInput) (PublishResult, error) {
 	start := time.Now()
 	clk := newStepClock()
-	res := PublishResult{Store: db.label, RiskRows: len(in.Risk)}
-	m, err := checkList(in.Risk)
-	if err != nil {
-		return res, err
+	var m listMeta
+	if in.Prepared != nil {
+		in.Risk, m = in.Prepared.Rows, in.Prepared.m
+	} else {
+		var err error
+		if m, err = checkList(in.Risk, nil); err != nil {
+			return PublishResult{Store: db.label, RiskRows: len(in.Risk)}, err
+		}
+		clk.mark("hash rows")
 	}
-	clk.mark("hash rows")
+	res := PublishResult{Store: db.label, RiskRows: len(in.Risk)}
 	cur, err := db.CurrentPublish(ctx)
 	if err != nil {
 		return res, err
@@ -152,6 +186,7 @@ func (db *DB) Publish(ctx context.Context, in PublishInput) (PublishResult, erro
 		go func() {
 			defer close(plan.done)
 			plan.rows = in.Policy.Plan(in.Risk, m.runID, m.asOf, now, opted, contacts)
+			plan.order = byKey(plan.rows) // the insert order, off the load's path
 		}()
 	} else {
 		close(plan.done)
@@ -218,17 +253,20 @@ func (db *DB) optedOut(ctx context.Context, table string, base map[string]bool) 
 	return out, rows.Err()
 }
 
-// queuePlan is the queue rows, planned concurrently with the risk load.
+// queuePlan is the queue rows, planned concurrently with the risk load, and
+// their insert order (byKey).
 type queuePlan struct {
-	done chan struct{}
-	rows []QueueRow
+	done  chan struct{}
+	rows  []QueueRow
+	order []int32
 }
 
-// wait returns the planned rows, marking the time spent waiting for them.
-func (p *queuePlan) wait(clk *stepClock) []QueueRow {
+// wait returns the planned rows and their insert order, marking the time
+// spent waiting for them.
+func (p *queuePlan) wait(clk *stepClock) ([]QueueRow, []int32) {
 	<-p.done
 	clk.mark("wait for the queue plan")
-	return p.rows
+	return p.rows, p.order
 }
 
 // rowConsts are the values every row of one publish shares, converted for
@@ -343,6 +381,9 @@ func byCustomer(rows []RiskRow) []int32 {
 	idx := make([]int32, len(rows))
 	for i := range idx {
 		idx[i] = int32(i)
+	}
+	if slices.IsSortedFunc(rows, func(a, b RiskRow) int { return strings.Compare(a.CustomerID, b.CustomerID) }) {
+		return idx // scores come in customer order
 	}
 	slices.SortFunc(idx, func(a, b int32) int { return strings.Compare(rows[a].CustomerID, rows[b].CustomerID) })
 	return idx

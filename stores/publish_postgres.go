@@ -135,9 +135,8 @@ func (db *DB) publishPostgres(ctx context.Context, risk []RiskRow, plan *queuePl
 			clk.mark("COPY stage, upsert risk_history")
 		}
 
-		if queue := plan.wait(clk); len(queue) > 0 {
+		if queue, qorder := plan.wait(clk); len(queue) > 0 {
 			qc := strings.Join(queueCols[1:], ", ")
-			qorder := byKey(queue)
 			j := 0
 			qsrc := newCopyReader(func(b []byte) ([]byte, bool) {
 				if j == len(queue) {

@@ -77,12 +77,11 @@ func (db *DB) publishSQLite(ctx context.Context, risk []RiskRow, plan *queuePlan
 		return 0, false, fmt.Errorf("risk_history: %w", err)
 	}
 	clk.mark("risk_history")
-	if queue := plan.wait(clk); len(queue) > 0 {
+	if queue, qorder := plan.wait(clk); len(queue) > 0 {
 		n0, err := countRows(ctx, tx)
 		if err != nil {
 			return 0, false, err
 		}
-		qorder := byKey(queue)
 		if err := batchInsert(ctx, tx, "intervention_queue", queueCols[1:], " ON CONFLICT (idempotency_key) DO NOTHING", len(queue), func(k int, dst []any) []any {
 			return db.queueArgs(&queue[qorder[k]], c, dst)
 		}); err != nil {
