@@ -387,3 +387,26 @@ func (a Artifacts) PullModels(ctx context.Context, dir string) error {
 	}
 	return WriteFileAtomic(filepath.Join(dir, championFile), b)
 }
+
+// RunScores is the local path of run runID's scores.parquet: under
+// schedule.artifacts' folder when that is a folder, and fetched from the
+// store into <data_dir>/runs/ when it is a store URL (another machine may
+// have scored the run).
+func RunScores(ctx context.Context, cfg *Config, runID string) (string, error) {
+	arts, err := OpenArtifacts(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer arts.Close()
+	dir := arts.StageDir(runID, StageScore)
+	if arts.Store != nil {
+		if m, err := arts.Manifest(ctx, dir); err != nil {
+			return "", err
+		} else if m != nil {
+			if err := arts.Fetch(ctx, dir); err != nil {
+				return "", err
+			}
+		}
+	}
+	return filepath.Join(dir, "scores.parquet"), nil
+}

@@ -94,8 +94,9 @@ treatment against control per campaign once outcomes are recorded.`,
 	return cmd
 }
 
-// runScores finds the scores of a run (the latest run with scores when id is empty).
-func runScores(cfg *pipeline.Config, id string) (runID, path string, err error) {
+// runScores finds the scores of a run (the latest run with scores when id is
+// empty), fetching them from the artifact store when schedule.artifacts is one.
+func runScores(ctx context.Context, cfg *pipeline.Config, id string) (runID, path string, err error) {
 	if id == "" {
 		p, err := pipeline.LatestScores(cfg)
 		if err != nil {
@@ -106,7 +107,10 @@ func runScores(cfg *pipeline.Config, id string) (runID, path string, err error) 
 	if strings.ContainsAny(id, `/\`) || strings.HasPrefix(id, ".") {
 		return "", "", usagef("--run: %q is not a run id", id)
 	}
-	p := filepath.Join(cfg.DataDir, "runs", id, "score", "scores.parquet")
+	p, err := pipeline.RunScores(ctx, cfg, id)
+	if err != nil {
+		return "", "", fmt.Errorf("--run %s: %w", id, err)
+	}
 	if _, err := os.Stat(p); err != nil {
 		return "", "", usagef("--run %s: no scores at %s (see `retain runs`)", id, p)
 	}
@@ -115,7 +119,7 @@ func runScores(cfg *pipeline.Config, id string) (runID, path string, err error) 
 
 // writeRunReports writes a run's reports and the notebook exports.
 func writeRunReports(ctx context.Context, cfg *pipeline.Config, id, out string, logf func(string, ...any)) (*reportSummary, error) {
-	runID, scoresPath, err := runScores(cfg, id)
+	runID, scoresPath, err := runScores(ctx, cfg, id)
 	if err != nil {
 		return nil, err
 	}
