@@ -58,13 +58,16 @@ func shareFeatures(cfg *Config, src string) error {
 // copies the champion model into the prep folder, so every shard uses the
 // same model even if a new champion is promoted meanwhile. Each shard
 // explains its own customers (exact TreeSHAP, the bulk of scoring's CPU
-// time). Merge puts the reasons into the prepared rows and writes
-// scores.parquet: the same bytes as scoring in one piece (Score).
+// time) and hashes the explained rows. Merge puts the reasons and hashes
+// into the prepared columns and writes scores.parquet: the same bytes as
+// scoring in one piece (Score). In one process the prepare leaves the
+// aligned features, the model and the columns in memory for the shards
+// and the merge (checked by the prep's nonce), so nothing is read back.
 func scoreStage(cfg *Config) Stage {
 	sh := &scoreShared{}
 	return Stage{Name: StageScore, Version: "2", Inputs: championInputs(cfg),
 		Prepare: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
-			n, err := scorePrepare(ctx, cfg, rc, out)
+			n, err := scorePrepare(ctx, cfg, rc, sh, out)
 			return StageResult{Rows: int64(n)}, err
 		},
 		RunShard: func(ctx context.Context, rc *RunContext, shard int, out string) (StageResult, error) {
@@ -72,8 +75,8 @@ func scoreStage(cfg *Config) Stage {
 			return StageResult{Rows: int64(n)}, err
 		},
 		Merge: func(ctx context.Context, rc *RunContext, parts []string, out string) (StageResult, error) {
-			sh.drop()
-			sum, err := scoreMerge(ctx, rc, parts, out)
+			defer sh.drop()
+			sum, err := scoreMerge(ctx, rc, sh, parts, out)
 			if err != nil {
 				return StageResult{}, err
 			}

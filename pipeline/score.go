@@ -267,6 +267,13 @@ func defToInfo(reg []churn.FeatureInfo) []features.Def {
 // ignored) with a fitted churn model and its artifact's schema, and returns
 // the risk list. policy (may be nil) sets the control flag.
 func ScoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact, model churn.Model, sc ScoreConfig, policy *stores.Policy, meta ScoreMeta) ([]stores.RiskRow, error) {
+	rows, _, err := scoreFrame(ctx, frame, art, model, sc, policy, meta)
+	return rows, err
+}
+
+// scoreFrame is ScoreFrame that also returns the aligned features (the
+// model's columns of the scored rows).
+func scoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact, model churn.Model, sc ScoreConfig, policy *stores.Policy, meta ScoreMeta) ([]stores.RiskRow, *features.Frame, error) {
 	logf := meta.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -274,7 +281,7 @@ func ScoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact,
 	sc = sc.withDefaults()
 	frame, aligned, err := scoringFrames(frame, art, meta.AsOf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n := aligned.Rows()
 	p := make([]float64, n)
@@ -300,7 +307,7 @@ func ScoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact,
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := scoreCLV(ctx, frame, rows, sc, logf); err != nil {
 		logf("score: CLV models not applied (%v); p_alive, CLV and value at risk are null", err)
@@ -315,7 +322,7 @@ func ScoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact,
 			rows[i].ControlGroup = policy.ControlFor(&rows[i])
 		}
 	}
-	return rows, nil
+	return rows, aligned, nil
 }
 
 // scoringFrames keeps the frame's rows at asOf and aligns them to the
