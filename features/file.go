@@ -307,70 +307,44 @@ func ReadFile(path string) (fr *Frame, err error) {
 	if v := kv.FindValue(ObservedKey); v != nil {
 		f.ObservedUntil, _ = time.Parse(time.RFC3339, *v)
 	}
-	rd, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.NewGoAllocator())
+	// Column by column: the ids through Arrow, the rest with the page
+	// decoder straight into the frame's slices, so reading holds the frame
+	// and one column's pages, not a whole Arrow table besides the frame.
+	r := &shardReader{pf: pf, path: path, rows: int(pf.NumRows()), rgs: make([]int, pf.NumRowGroups())}
+	for i := range r.rgs {
+		r.rgs[i] = i
+	}
+	n := r.rows
+	for _, name := range []string{"customer_id", "cutoff", "churned"} {
+		if !r.has(name) {
+			return nil, fmt.Errorf("features: %s lacks customer_id, cutoff or churned", path)
+		}
+	}
+	ids, err := readStrings(pf, path, "customer_id")
 	if err != nil {
-		return nil, fmt.Errorf("features: reading %s: %w", path, err)
+		return nil, err
 	}
-	tbl, err := rd.ReadTable(context.Background())
+	f.IDs = ids
+	micros, err := r.times("cutoff", nil)
 	if err != nil {
-		return nil, fmt.Errorf("features: reading %s: %w", path, err)
+		return nil, err
 	}
-	defer tbl.Release()
-	sc := tbl.Schema()
-	col := func(name string) []arrow.Array {
-		idx := sc.FieldIndices(name)
-		if len(idx) == 0 {
-			return nil
-		}
-		return tbl.Column(idx[0]).Data().Chunks()
-	}
-	n := int(tbl.NumRows())
-	ids := col("customer_id")
-	if ids == nil || col("cutoff") == nil || col("churned") == nil {
-		return nil, fmt.Errorf("features: %s lacks customer_id, cutoff or churned", path)
-	}
-	f.IDs = make([]string, 0, n)
-	for _, c := range ids {
-		s, ok := c.(*array.String)
-		if !ok {
-			return nil, fmt.Errorf("features: %s: customer_id is %s, want utf8", path, c.DataType())
-		}
-		for i := 0; i < s.Len(); i++ {
-			f.IDs = append(f.IDs, s.Value(i))
-		}
-	}
-	f.Cutoffs = make([]time.Time, 0, n)
-	for _, c := range col("cutoff") {
-		t, ok := c.(*array.Timestamp)
-		if !ok {
-			return nil, fmt.Errorf("features: %s: cutoff is %s, want timestamp", path, c.DataType())
-		}
-		unit := t.DataType().(*arrow.TimestampType).Unit
-		for _, v := range t.TimestampValues() {
-			f.Cutoffs = append(f.Cutoffs, v.ToTime(unit).UTC())
-		}
+	f.Cutoffs = make([]time.Time, len(micros))
+	for i, v := range micros {
+		f.Cutoffs[i] = time.UnixMicro(v).UTC()
 	}
 	floats := func(name string) ([]float64, error) {
-		out := make([]float64, 0, n)
-		for _, c := range col(name) {
-			a, ok := c.(*array.Float64)
-			if !ok {
-				return nil, fmt.Errorf("features: %s: column %s is %s, want float64", path, name, c.DataType())
-			}
-			start := len(out)
-			out = append(out, a.Float64Values()...)
-			if a.NullN() > 0 {
-				for i := 0; i < a.Len(); i++ {
-					if a.IsNull(i) {
-						out[start+i] = math.NaN()
-					}
-				}
-			}
+		v, err := r.floats(name, make([]float64, 0, n))
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		if len(v) != n {
+			return nil, fmt.Errorf("features: %s: column %s has %d values, the file %d rows", path, name, len(v), n)
+		}
+		return v, nil
 	}
 	for _, d := range f.Registry {
-		if col(d.Name) == nil {
+		if !r.has(d.Name) {
 			return nil, fmt.Errorf("features: %s: registry lists %s but the file has no such column", path, d.Name)
 		}
 		v, err := floats(d.Name)
@@ -383,5 +357,37 @@ func ReadFile(path string) (fr *Frame, err error) {
 	if f.Labels, err = floats("churned"); err != nil {
 		return nil, err
 	}
+	if len(f.IDs) != n || len(f.Cutoffs) != n {
+		return nil, fmt.Errorf("features: %s: %d ids and %d cutoffs in %d rows", path, len(f.IDs), len(f.Cutoffs), n)
+	}
 	return f, nil
+}
+
+// readStrings reads a utf8 column of the file through Arrow.
+func readStrings(pf *file.Reader, path, name string) ([]string, error) {
+	i := pf.MetaData().Schema.ColumnIndexByName(name)
+	rd, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.NewGoAllocator())
+	if err != nil {
+		return nil, fmt.Errorf("features: reading %s: %w", path, err)
+	}
+	rgs := make([]int, pf.NumRowGroups())
+	for k := range rgs {
+		rgs[k] = k
+	}
+	tbl, err := rd.ReadRowGroups(context.Background(), []int{i}, rgs)
+	if err != nil {
+		return nil, fmt.Errorf("features: reading %s: %w", path, err)
+	}
+	defer tbl.Release()
+	out := make([]string, 0, tbl.NumRows())
+	for _, c := range tbl.Column(0).Data().Chunks() {
+		s, ok := c.(*array.String)
+		if !ok {
+			return nil, fmt.Errorf("features: %s: %s is %s, want utf8", path, name, c.DataType())
+		}
+		for k := 0; k < s.Len(); k++ {
+			out = append(out, s.Value(k))
+		}
+	}
+	return out, nil
 }
