@@ -121,7 +121,7 @@ func (m *LogReg) Features() []string { return m.Names }
 func (c *LRColumn) value(x float64) float64 {
 	t := x
 	if c.Log && c.Kind != colMissing && c.Kind != colOneHot && c.Kind != colLevel && x == x {
-		t = math.Log1p(math.Max(x, 0))
+		t = math.Log1p(maxF(x, 0))
 	}
 	return c.valueAt(x, t)
 }
@@ -150,25 +150,53 @@ func (c *LRColumn) valueAt(x, t float64) float64 {
 		if math.IsNaN(x) {
 			v = c.Fill
 		} else {
-			v = math.Max(0, t-c.Cat)
+			v = maxF(0, t-c.Cat)
 		}
-		v = c.clamp(v)
+		if c.Lo < c.Hi { // c.clamp, inlined
+			v = minF(maxF(v, c.Lo), c.Hi)
+		}
 	default:
 		if math.IsNaN(x) {
 			v = c.Fill
 		} else {
 			v = t
 		}
-		v = c.clamp(v)
+		if c.Lo < c.Hi {
+			v = minF(maxF(v, c.Lo), c.Hi)
+		}
 	}
 	return (v - c.Mean) / c.Scale
 }
 
 func (c *LRColumn) clamp(v float64) float64 {
 	if c.Lo < c.Hi {
-		return math.Min(math.Max(v, c.Lo), c.Hi)
+		return minF(maxF(v, c.Lo), c.Hi)
 	}
 	return v
+}
+
+// maxF is math.Max (the same result for every input, signed zeros, NaN and
+// infinities included) that the compiler inlines: the ordered cases are
+// decided here, ties and NaNs go to math.Max.
+func maxF(x, y float64) float64 {
+	if x > y {
+		return x
+	}
+	if x < y {
+		return y
+	}
+	return math.Max(x, y)
+}
+
+// minF is math.Min as maxF is math.Max.
+func minF(x, y float64) float64 {
+	if x < y {
+		return x
+	}
+	if x > y {
+		return y
+	}
+	return math.Min(x, y)
 }
 
 // PredictProba implements Model.
@@ -225,7 +253,7 @@ func (m *LogReg) logits(X [][]float64, dst []float64) {
 				if x != x {
 					x = fill
 				} else if clampOn {
-					x = math.Min(math.Max(x, lo), hi)
+					x = minF(maxF(x, lo), hi)
 				}
 				dst[i] += w*x - off
 			}
@@ -238,13 +266,15 @@ func (m *LogReg) logits(X [][]float64, dst []float64) {
 					tcol = make([]float64, len(dst))
 				}
 				for i, x := range col {
-					tcol[i] = math.Log1p(math.Max(x, 0))
+					tcol[i] = math.Log1p(maxF(x, 0))
 				}
 				tFeature = c.Feature
 			}
 			t = tcol
 		}
 		coef, mean, scale, fill, cat := c.Coef, c.Mean, c.Scale, c.Fill, c.Cat
+		lo, hi := c.Lo, c.Hi
+		clampOn := lo < hi
 		switch c.Kind {
 		case colHinge:
 			for i, x := range col {
@@ -252,9 +282,11 @@ func (m *LogReg) logits(X [][]float64, dst []float64) {
 				if x != x {
 					v = fill
 				} else {
-					v = math.Max(0, t[i]-cat)
+					v = maxF(0, t[i]-cat)
 				}
-				v = c.clamp(v)
+				if clampOn {
+					v = minF(maxF(v, lo), hi)
+				}
 				dst[i] += coef * ((v - mean) / scale)
 			}
 		case colNumeric:
@@ -263,7 +295,9 @@ func (m *LogReg) logits(X [][]float64, dst []float64) {
 				if x != x {
 					v = fill
 				}
-				v = c.clamp(v)
+				if clampOn {
+					v = minF(maxF(v, lo), hi)
+				}
 				dst[i] += coef * ((v - mean) / scale)
 			}
 		default:
@@ -287,7 +321,7 @@ func (m *LogReg) Explain(X [][]float64, row int, dst []float64) float64 {
 			continue
 		}
 		if tFeature != c.Feature {
-			t, tFeature = math.Log1p(math.Max(x, 0)), c.Feature
+			t, tFeature = math.Log1p(maxF(x, 0)), c.Feature
 		}
 		dst[c.Feature] += c.Coef * c.valueAt(x, t)
 	}

@@ -162,3 +162,19 @@ func TestLogRegScoringSameBits(t *testing.T) {
 		}
 	}
 }
+
+// maxF and minF must be math.Max and math.Min bit for bit, special values
+// included.
+func TestMaxMinFAreMathMaxMin(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 0.5, math.Inf(1), math.Inf(-1), math.NaN(), 1e-300, -1e300, math.MaxFloat64, math.SmallestNonzeroFloat64}
+	for _, x := range vals {
+		for _, y := range vals {
+			if g, w := maxF(x, y), math.Max(x, y); math.Float64bits(g) != math.Float64bits(w) {
+				t.Errorf("maxF(%v, %v) = %v, math.Max %v", x, y, g, w)
+			}
+			if g, w := minF(x, y), math.Min(x, y); math.Float64bits(g) != math.Float64bits(w) {
+				t.Errorf("minF(%v, %v) = %v, math.Min %v", x, y, g, w)
+			}
+		}
+	}
+}
