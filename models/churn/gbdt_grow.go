@@ -166,7 +166,7 @@ func consecutive(rs []int32) bool {
 }
 
 // histAddQ adds q[i] to hist[fo[k]+codes[i*stride+k]] for every row i and
-// feature k < len(fo).
+// feature k < len(fo). The codes are read eight at a time as one word.
 func histAddQ(hist []int64, codes []uint8, stride int, q []int64, fo []uint32) {
 	n := len(fo)
 	if len(q) == 0 || n == 0 {
@@ -181,19 +181,17 @@ func histAddQ(hist []int64, codes []uint8, stride int, q []int64, fo []uint32) {
 	for i, p := range q {
 		row := unsafe.Add(cp, i*stride)
 		k := 0
-		for ; k+4 <= n; k += 4 {
-			c0 := uint32(*(*uint8)(unsafe.Add(row, k)))
-			c1 := uint32(*(*uint8)(unsafe.Add(row, k+1)))
-			c2 := uint32(*(*uint8)(unsafe.Add(row, k+2)))
-			c3 := uint32(*(*uint8)(unsafe.Add(row, k+3)))
-			f0 := *(*uint32)(unsafe.Add(fp, 4*k))
-			f1 := *(*uint32)(unsafe.Add(fp, 4*k+4))
-			f2 := *(*uint32)(unsafe.Add(fp, 4*k+8))
-			f3 := *(*uint32)(unsafe.Add(fp, 4*k+12))
-			*(*int64)(unsafe.Add(hp, 8*uintptr(f0+c0))) += p
-			*(*int64)(unsafe.Add(hp, 8*uintptr(f1+c1))) += p
-			*(*int64)(unsafe.Add(hp, 8*uintptr(f2+c2))) += p
-			*(*int64)(unsafe.Add(hp, 8*uintptr(f3+c3))) += p
+		for ; k+8 <= n; k += 8 {
+			w := *(*uint64)(unsafe.Add(row, k))
+			f := (*[8]uint32)(unsafe.Add(fp, 4*k))
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f[0]+uint32(uint8(w))))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f[1]+uint32(uint8(w>>8))))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f[2]+uint32(uint8(w>>16))))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f[3]+uint32(uint8(w>>24))))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f[4]+uint32(uint8(w>>32))))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f[5]+uint32(uint8(w>>40))))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f[6]+uint32(uint8(w>>48))))) += p
+			*(*int64)(unsafe.Add(hp, 8*uintptr(f[7]+uint32(uint8(w>>56))))) += p
 		}
 		for ; k < n; k++ {
 			c := uint32(*(*uint8)(unsafe.Add(row, k)))
