@@ -20,6 +20,12 @@ func TestParse(t *testing.T) {
 		"file:///shared/retain": "file:///shared/retain?metadata=skip&no_tmp_dir=1",
 	} {
 		got, err := Parse(in)
+		if (strings.HasPrefix(in, "s3:") && !withS3) || (strings.HasPrefix(in, "gs:") && !withGCS) {
+			if err == nil || !strings.Contains(err.Error(), "built without") {
+				t.Errorf("Parse(%q) without its driver: %v", in, err)
+			}
+			continue
+		}
 		if err != nil || got != want {
 			t.Errorf("Parse(%q) = %q, %v; want %q", in, got, err, want)
 		}

@@ -1,0 +1,7 @@
+//go:build !retain_nogcs
+
+package blobstore
+
+import _ "gocloud.dev/blob/gcsblob" // gs://
+
+const withGCS = true

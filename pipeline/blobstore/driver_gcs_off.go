@@ -1,0 +1,5 @@
+//go:build retain_nogcs
+
+package blobstore
+
+const withGCS = false
