@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -374,12 +374,22 @@ func subsetFrame(f *features.Frame, idx []int) *features.Frame {
 // values strictly below it, ties sharing the rank).
 func percentiles(p []float64) []float64 {
 	n := len(p)
-	ord := make([]int, n)
-	for i := range ord {
-		ord[i] = i
-	}
-	sort.SliceStable(ord, func(a, b int) bool { return p[ord[a]] < p[ord[b]] })
 	out := make([]float64, n)
+	ord, ok := sortedByValue(p, true)
+	if !ok {
+		// A NaN has no rank: the stable sort's order with it is what the
+		// ranks have always been.
+		ord = make([]int32, n)
+		for i := range ord {
+			ord[i] = int32(i)
+		}
+		slices.SortStableFunc(ord, func(a, b int32) int {
+			if p[a] < p[b] {
+				return -1
+			}
+			return 0
+		})
+	}
 	for k := 0; k < n; {
 		e := k
 		for e+1 < n && p[ord[e+1]] == p[ord[k]] {
@@ -392,6 +402,34 @@ func percentiles(p []float64) []float64 {
 		k = e + 1
 	}
 	return out
+}
+
+// sortedByValue returns the indexes of v ordered by value (ascending when
+// up, else descending; among equal values in any order — the ranks built
+// from it do not depend on it). ok is false, and nothing sorted, when v
+// holds a NaN.
+func sortedByValue(v []float64, up bool) (ord []int32, ok bool) {
+	type iv struct {
+		v float64
+		i int32
+	}
+	tmp := make([]iv, len(v))
+	for i, x := range v {
+		if x != x {
+			return nil, false
+		}
+		tmp[i] = iv{x, int32(i)}
+	}
+	if up {
+		slices.SortFunc(tmp, func(a, b iv) int { return cmp.Compare(a.v, b.v) })
+	} else {
+		slices.SortFunc(tmp, func(a, b iv) int { return cmp.Compare(b.v, a.v) })
+	}
+	ord = make([]int32, len(v))
+	for k := range tmp {
+		ord[k] = tmp[k].i
+	}
+	return ord, true
 }
 
 // scoreCLV fits BG/NBD + Gamma-Gamma on the scored customers' clv_* features
@@ -467,21 +505,21 @@ const (
 // up, else lower); NaN gets worst.
 func quintiles(v []float64, up bool) []int8 {
 	n := len(v)
-	ord := make([]int, 0, n)
 	out := make([]int8, n)
+	known := make([]float64, 0, n) // the values but NaN, with their rows
+	rows := make([]int32, 0, n)
 	for i, x := range v {
 		if math.IsNaN(x) {
 			out[i] = 1
 			continue
 		}
-		ord = append(ord, i)
+		known = append(known, x)
+		rows = append(rows, int32(i))
 	}
-	sort.SliceStable(ord, func(a, b int) bool {
-		if up {
-			return v[ord[a]] < v[ord[b]]
-		}
-		return v[ord[a]] > v[ord[b]]
-	})
+	ord, _ := sortedByValue(known, up) // no NaN left
+	for k, j := range ord {
+		ord[k] = rows[j]
+	}
 	m := len(ord)
 	for k := 0; k < m; {
 		e := k
