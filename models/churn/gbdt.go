@@ -76,6 +76,10 @@ type GBDTConfig struct {
 	// Validation, when set, is used for early stopping instead of a split
 	// of the training rows.
 	Validation *Dataset `yaml:"-" json:"-"`
+
+	// bestFirst makes the trainer grow every tree best-first even when it
+	// would grow it level by level (tests compare the two).
+	bestFirst bool
 }
 
 // Validate checks the section; key is the YAML path used in messages.

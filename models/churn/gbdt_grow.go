@@ -303,8 +303,8 @@ func (t *gbTrainer) getHist() []gradPair {
 		t.pool = t.pool[:k-1]
 		return h
 	}
-	if t.off[t.F] <= 1<<16 {
-		return make([]gradPair, 1<<16) // indexed by uint16 without bounds checks
+	if t.off[t.F] <= 1<<16 && !t.quant {
+		return make([]gradPair, 1<<16) // accumulate indexes by uint16 without bounds checks
 	}
 	return make([]gradPair, t.off[t.F])
 }
@@ -592,6 +592,12 @@ func (t *gbTrainer) growTree(rows []int32, feats []int32, margin []float64) *bui
 	canSplit := func(n *bNode) bool {
 		return n.depth < cfg.MaxDepth && n.H >= 2*cfg.MinChildWeight && n.end-n.start >= 2
 	}
+	if t.quant && !cfg.bestFirst && cfg.MaxDepth <= 30 && maxLeaves >= 1<<cfg.MaxDepth {
+		// only the depth limits the tree: grow it level by level
+		t.growLevels(bt, rows, feats, canSplit)
+		t.finishTree(bt, rows, margin)
+		return bt
+	}
 	var queue []pendingNode
 	if canSplit(root) {
 		h := t.getHist()
@@ -614,23 +620,7 @@ func (t *gbTrainer) growTree(rows []int32, feats []int32, margin []float64) *bui
 		queue = slices.Delete(queue, bi, bi+1)
 		s := p.split
 		nd := &bt.nodes[p.id]
-		nd.feat, nd.cat, nd.bin, nd.gain = s.feat, s.cat, s.bin, s.gain
-		fb := &t.bins[s.feat]
-		if s.cat {
-			nd.left = s.left
-		} else {
-			for c := 0; c <= s.bin; c++ {
-				nd.left[c>>6] |= 1 << (c & 63)
-			}
-		}
-		miss := fb.NBins
-		dl := s.defaultLeft
-		if t.missingHess(p.hist, s.feat) == 0 {
-			dl = s.HL >= nd.H-s.HL // no missing here: send future ones to the bigger side
-		}
-		if dl {
-			nd.left[miss>>6] |= 1 << (miss & 63)
-		}
+		t.applySplit(nd, &s, p.hist)
 		nl := t.partition(rows[nd.start:nd.end], t.tmp[nd.start:nd.end], int(s.feat), &nd.left)
 		l := bNode{start: nd.start, end: nd.start + nl, depth: nd.depth + 1, G: s.GL, H: s.HL}
 		r := bNode{start: nd.start + nl, end: nd.end, depth: nd.depth + 1, G: nd.G - s.GL, H: nd.H - s.HL}
@@ -672,6 +662,14 @@ func (t *gbTrainer) growTree(rows []int32, feats []int32, margin []float64) *bui
 	for _, p := range queue {
 		t.putHist(p.hist)
 	}
+	t.finishTree(bt, rows, margin)
+	return bt
+}
+
+// finishTree lists the leaves, computes their values and adds them to the
+// margins of their rows.
+func (t *gbTrainer) finishTree(bt *builtTree, rows []int32, margin []float64) {
+	cfg := &t.cfg
 	for i := range bt.nodes {
 		if bt.nodes[i].l == 0 {
 			bt.nodes[i].leaf = true
@@ -705,7 +703,280 @@ func (t *gbTrainer) growTree(rows []int32, feats []int32, margin []float64) *bui
 			}
 		}
 	}
-	return bt
+}
+
+// applySplit makes nd an inner node splitting as s says; hist is nd's
+// histogram.
+func (t *gbTrainer) applySplit(nd *bNode, s *splitCand, hist []gradPair) {
+	nd.feat, nd.cat, nd.bin, nd.gain = s.feat, s.cat, s.bin, s.gain
+	if s.cat {
+		nd.left = s.left
+	} else {
+		for c := 0; c <= s.bin; c++ {
+			nd.left[c>>6] |= 1 << (c & 63)
+		}
+	}
+	miss := t.bins[s.feat].NBins
+	dl := s.defaultLeft
+	if t.missingHess(hist, s.feat) == 0 {
+		dl = s.HL >= nd.H-s.HL // no missing here: send future ones to the bigger side
+	}
+	if dl {
+		nd.left[miss>>6] |= 1 << (miss & 63)
+	}
+}
+
+// levelJob is the histogram work for one split node of a level: the
+// smaller child's histogram is built from its rows (parts of them in
+// parallel, as integer sums), the larger child's is the parent's minus it.
+type levelJob struct {
+	parent       pendingNode
+	small, large int32
+	needS, needL bool
+	hs           []gradPair
+	part0, parts int // the job's tasks in the level's part list
+	ss, ls       []splitCand
+}
+
+// growLevels grows bt (its root set up) level by level: all the nodes of
+// a depth are partitioned, then the histograms of all their smaller
+// children are built in one parallel pass, then all the split searches run
+// in another. With quantised gradients the sums do not depend on how the
+// rows are cut into tasks, and splits do not depend on the order nodes are
+// split in, so the tree is the one best-first growth makes;
+// renumberBestFirst then gives its nodes the same numbers too.
+func (t *gbTrainer) growLevels(bt *builtTree, rows, feats []int32, canSplit func(*bNode) bool) {
+	root := &bt.nodes[0]
+	if !canSplit(root) {
+		return
+	}
+	h := t.getHist()
+	s := t.buildHistSplit(rows, h, feats, root.G, root.H)
+	if !s.ok {
+		t.putHist(h)
+		return
+	}
+	level := []pendingNode{{0, h, s}}
+	const partChunk = 1 << 13 // t.partition's parallel chunk
+	for len(level) > 0 {
+		// apply the splits and partition the rows: big nodes one after the
+		// other with parallel chunks, the others one task each
+		nls := make([]int, len(level))
+		var serial []int
+		for i := range level {
+			p := &level[i]
+			nd := &bt.nodes[p.id]
+			t.applySplit(nd, &p.split, p.hist)
+			if nd.end-nd.start >= 2*partChunk && t.threads > 1 {
+				nls[i] = t.partition(rows[nd.start:nd.end], t.tmp[nd.start:nd.end], int(nd.feat), &nd.left)
+			} else {
+				serial = append(serial, i)
+			}
+		}
+		gbParallelFor(t.threads, len(serial), func(k int) {
+			nd := &bt.nodes[level[serial[k]].id]
+			nls[serial[k]] = partitionSerial(rows[nd.start:nd.end], t.tmp[nd.start:nd.end], t.bm.Cols[nd.feat], &nd.left)
+		})
+		// the children, and which histograms they need
+		var jobs []levelJob
+		for i, p := range level {
+			nd := bt.nodes[p.id]
+			nl := nls[i]
+			l := bNode{start: nd.start, end: nd.start + nl, depth: nd.depth + 1, G: p.split.GL, H: p.split.HL}
+			r := bNode{start: nd.start + nl, end: nd.end, depth: nd.depth + 1, G: nd.G - p.split.GL, H: nd.H - p.split.HL}
+			li := int32(len(bt.nodes))
+			bt.nodes[p.id].l, bt.nodes[p.id].r = li, li+1
+			bt.nodes = append(bt.nodes, l, r)
+			needL, needR := canSplit(&l), canSplit(&r)
+			if !needL && !needR {
+				t.putHist(p.hist)
+				continue
+			}
+			j := levelJob{parent: p, small: li, large: li + 1, needS: needL, needL: needR}
+			if r.end-r.start < l.end-l.start {
+				j.small, j.large, j.needS, j.needL = li+1, li, needR, needL
+			}
+			if !j.needL {
+				t.putHist(p.hist)
+			}
+			jobs = append(jobs, j)
+		}
+		if len(jobs) == 0 {
+			break
+		}
+		// build the smaller children's histograms and search the splits, in
+		// batches of jobs whose scratch histograms fit the budget
+		for lo := 0; lo < len(jobs); {
+			lo = t.levelBatch(bt, jobs, lo, rows, feats)
+		}
+		next := level[:0:0]
+		for i := range jobs {
+			j := &jobs[i]
+			var ss, ls splitCand
+			for c := range j.ss {
+				if ss.better(&j.ss[c]) {
+					ss = j.ss[c]
+				}
+				if ls.better(&j.ls[c]) {
+					ls = j.ls[c]
+				}
+			}
+			// same order as best-first growth queues them
+			if j.needL {
+				if ls.ok {
+					next = append(next, pendingNode{j.large, j.parent.hist, ls})
+				} else {
+					t.putHist(j.parent.hist)
+				}
+			}
+			if j.needS && ss.ok {
+				next = append(next, pendingNode{j.small, j.hs, ss})
+			} else {
+				t.putHist(j.hs)
+			}
+		}
+		level = next
+	}
+	bt.renumberBestFirst()
+}
+
+// levelBatch builds the histograms of the smaller children of jobs[lo:hi]
+// for as many jobs from lo on as the scratch budget allows (at least one)
+// and searches their splits and their siblings'; it returns hi.
+func (t *gbTrainer) levelBatch(bt *builtTree, jobs []levelJob, lo int, rows, feats []int32) int {
+	// rows cut into parts of about a 4×threads-th of the level's rows
+	total := 0
+	for i := lo; i < len(jobs); i++ {
+		sn := &bt.nodes[jobs[i].small]
+		total += sn.end - sn.start
+	}
+	partRows := max(parallelNodeRows/4, (total+4*t.threads-1)/(4*t.threads))
+	maxParts := max(4*t.threads+8, levelScratchBytes/(8*t.off[t.F]))
+	type part struct {
+		job    int
+		lo, hi int
+	}
+	var parts []part
+	hi := lo
+	for ; hi < len(jobs); hi++ {
+		sn := &bt.nodes[jobs[hi].small]
+		n := sn.end - sn.start
+		np := max(1, (n+partRows-1)/partRows)
+		if hi > lo && len(parts)+np > maxParts {
+			break
+		}
+		jobs[hi].part0, jobs[hi].parts = len(parts), np
+		for k := range np {
+			parts = append(parts, part{hi, sn.start + k*n/np, sn.start + (k+1)*n/np})
+		}
+	}
+	for len(t.qscr) < len(parts) {
+		t.qscr = append(t.qscr, make([]int64, t.off[t.F]))
+		t.gbufs = append(t.gbufs, &gatherBuf{})
+	}
+	gbParallelFor(t.threads, len(parts), func(k int) {
+		h := t.qscr[k]
+		for _, j := range feats {
+			clear(h[t.off[j]:t.off[j+1]])
+		}
+		t.accumulateQ(rows[parts[k].lo:parts[k].hi], h, feats, t.gbufs[k])
+	})
+	// sum the parts and search the splits, per job and feature chunk
+	nch := 1
+	if hi-lo < 2*t.threads && t.threads > 1 {
+		nch = min(len(feats), (4*t.threads+hi-lo-1)/(hi-lo))
+	}
+	for i := lo; i < hi; i++ {
+		jobs[i].hs = t.getHist()
+		jobs[i].ss = make([]splitCand, nch)
+		jobs[i].ls = make([]splitCand, nch)
+	}
+	gbParallelFor(t.threads, (hi-lo)*nch, func(k int) {
+		j, c := &jobs[lo+k/nch], k%nch
+		cf := feats[c*len(feats)/nch : (c+1)*len(feats)/nch]
+		scr := t.qscr[j.part0 : j.part0+j.parts]
+		for _, f := range cf {
+			lo, hi := t.off[f], t.off[f+1]
+			dst := j.hs[lo:hi]
+			for b := range dst {
+				s := scr[0][lo+b]
+				for _, h := range scr[1:] {
+					s += h[lo+b]
+				}
+				dst[b] = t.unpack(s)
+			}
+		}
+		if j.needS {
+			sn := &bt.nodes[j.small]
+			j.ss[c] = t.bestSplit(j.hs, cf, sn.G, sn.H)
+		}
+		if j.needL {
+			ph := j.parent.hist
+			for _, f := range cf {
+				p, s := ph[t.off[f]:t.off[f+1]], j.hs[t.off[f]:t.off[f+1]]
+				for b := range p {
+					p[b].g -= s[b].g
+					p[b].h -= s[b].h
+				}
+			}
+			ln := &bt.nodes[j.large]
+			j.ls[c] = t.bestSplit(ph, cf, ln.G, ln.H)
+		}
+	})
+	return hi
+}
+
+// levelScratchBytes bounds the per-part histograms of one batch of a level.
+const levelScratchBytes = 32 << 20
+
+// renumberBestFirst renumbers the nodes of a tree grown level by level in
+// the order best-first growth creates them: it splits the queued node of
+// highest gain first (the earliest queued among equals) and queues the
+// larger child before the smaller.
+func (bt *builtTree) renumberBestFirst() {
+	nodes := bt.nodes
+	if len(nodes) <= 3 {
+		return
+	}
+	split := func(i int32) bool { return nodes[i].l != 0 }
+	newID := make([]int32, len(nodes))
+	var queue []int32
+	if split(0) {
+		queue = append(queue, 0)
+	}
+	next := int32(1)
+	for len(queue) > 0 {
+		bi := 0
+		for i := range queue {
+			if nodes[queue[i]].gain > nodes[queue[bi]].gain {
+				bi = i
+			}
+		}
+		o := queue[bi]
+		queue = slices.Delete(queue, bi, bi+1)
+		l, r := nodes[o].l, nodes[o].r
+		newID[l], newID[r] = next, next+1
+		next += 2
+		small, large := l, r
+		if nodes[r].end-nodes[r].start < nodes[l].end-nodes[l].start {
+			small, large = r, l
+		}
+		if split(large) {
+			queue = append(queue, large)
+		}
+		if split(small) {
+			queue = append(queue, small)
+		}
+	}
+	out := make([]bNode, len(nodes))
+	for o := range nodes {
+		n := nodes[o]
+		if n.l != 0 {
+			n.l, n.r = newID[n.l], newID[n.r]
+		}
+		out[newID[o]] = n
+	}
+	bt.nodes = out
 }
 
 // missingHess is the hessian sum in feature j's missing bin.
@@ -713,25 +984,30 @@ func (t *gbTrainer) missingHess(hist []gradPair, j int32) float64 {
 	return hist[t.off[j+1]-1].h
 }
 
+// partitionSerial reorders seg stably so the rows whose code in codes is
+// in left come first and returns their number; tmp is scratch of the same
+// length.
+func partitionSerial(seg, tmp []int32, codes []uint8, left *[4]uint64) (nl int) {
+	nr := 0
+	for _, r := range seg {
+		c := codes[r]
+		if left[c>>6]>>(c&63)&1 != 0 {
+			seg[nl] = r
+			nl++
+		} else {
+			tmp[nr] = r
+			nr++
+		}
+	}
+	copy(seg[nl:], tmp[:nr])
+	return nl
+}
+
 // partition reorders seg stably so the rows going left come first and
 // returns their number; tmp is scratch of the same length.
 func (t *gbTrainer) partition(seg, tmp []int32, feat int, left *[4]uint64) int {
 	codes := t.bm.Cols[feat]
-	part := func(seg, tmp []int32) (nl int) {
-		nr := 0
-		for _, r := range seg {
-			c := codes[r]
-			if left[c>>6]>>(c&63)&1 != 0 {
-				seg[nl] = r
-				nl++
-			} else {
-				tmp[nr] = r
-				nr++
-			}
-		}
-		copy(seg[nl:], tmp[:nr])
-		return nl
-	}
+	part := func(seg, tmp []int32) int { return partitionSerial(seg, tmp, codes, left) }
 	const chunk = 1 << 13
 	if len(seg) < 2*chunk || t.threads <= 1 {
 		return part(seg, tmp)

@@ -81,6 +81,33 @@ func TestGBDTDeterministicWhateverTheThreads(t *testing.T) {
 	}
 }
 
+func TestGBDTLevelWiseSameAsBestFirst(t *testing.T) {
+	// quantised gradients and only the depth limiting the trees: the trainer
+	// grows them level by level; the model must be the one best-first
+	// growth gives, node numbers included
+	ds := SyntheticChurn(120000, 20, 5)
+	for _, cfg := range []GBDTConfig{
+		{Trees: 5, MaxDepth: 5, Seed: 3, Subsample: 0.8, ColSample: 0.7, MinChildWeight: 5, EarlyStoppingRounds: -1},
+		{Trees: 4, MaxDepth: 7, Seed: 4, Subsample: 1, ColSample: 1, MinSplitGain: 0.5, EarlyStoppingRounds: -1},
+	} {
+		var out [2][]byte
+		for k, bestFirst := range []bool{false, true} {
+			c := cfg
+			c.bestFirst = bestFirst
+			m, err := FitGBDT(context.Background(), ds, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out[k], err = json.Marshal(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(out[0], out[1]) {
+			t.Errorf("depth %d: level-wise and best-first growth give different models", cfg.MaxDepth)
+		}
+	}
+}
+
 func TestGBDTJSONRoundTrip(t *testing.T) {
 	ds := SyntheticChurn(5000, 10, 4)
 	m, err := FitGBDT(context.Background(), ds, GBDTConfig{Trees: 20, EarlyStoppingRounds: -1})
