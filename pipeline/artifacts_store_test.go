@@ -363,3 +363,93 @@ func TestArtifactsConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestFeaturesOnAnotherMachineUseTheRunsSnapshot: the snapshot stays in each
+// machine's data_dir, so a machine that builds the features of a run whose
+// extract stage ran elsewhere extracts the sources itself and checks that it
+// got the snapshot the extract stage recorded — it never builds features from
+// a snapshot of other data.
+func TestFeaturesOnAnotherMachineUseTheRunsSnapshot(t *testing.T) {
+	ctx := context.Background()
+	asOf := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+	now := time.Date(2024, 12, 1, 2, 30, 0, 0, time.UTC)
+	cfgPath := synthRun(t, 800, "shards: 2\n", asOf)
+	bucket := t.TempDir()
+	a := newMachine(t, cfgPath, "", bucket, now)
+	b := newMachine(t, cfgPath, t.TempDir(), bucket, now)
+	if err := a.ex.Artifacts.PushModels(ctx, ModelsDir(a.cfg)); err != nil {
+		t.Fatal(err)
+	}
+	features := func(m *machine, night time.Time) error {
+		p := m.plan(t, night)
+		_, err := m.ex.RunStage(ctx, p, p.StageIndex(StageFeatures))
+		return err
+	}
+	extract := func(night time.Time) {
+		p := a.plan(t, night)
+		if _, err := a.ex.RunStage(ctx, p, p.StageIndex(StageExtract)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := func(m *machine) *datasets.Manifest {
+		s, err := readSnapshotManifest(filepath.Join(datasets.SnapshotDir(m.cfg.DataDir), "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// B has no snapshot: it extracts the same one.
+	extract(asOf)
+	if err := features(b, asOf); err != nil {
+		t.Fatal(err)
+	}
+	if !sameSnapshot(snap(a), snap(b)) {
+		t.Fatal("B's snapshot differs from A's")
+	}
+	// B's snapshot is not the run's (stale): B extracts again first.
+	night2 := asOf.AddDate(0, 0, 1)
+	extract(night2)
+	stale := snap(b)
+	stale.Tables[datasets.Orders].Rows++
+	if err := writeJSON(filepath.Join(datasets.SnapshotDir(b.cfg.DataDir), "manifest.json"), stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := features(b, night2); err != nil {
+		t.Fatal(err)
+	}
+	if !sameSnapshot(snap(a), snap(b)) {
+		t.Fatal("B built features without restoring the run's snapshot")
+	}
+	// The sources change after A's extract of night 3: B cannot get the
+	// run's snapshot and fails instead of building other data's features.
+	night3 := asOf.AddDate(0, 0, 2)
+	extract(night3)
+	orders := a.cfg.Sources[datasets.Orders].Path
+	f, err := os.OpenFile(orders, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\n")
+	f.Close()
+	if err := os.Chtimes(orders, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(datasets.SnapshotDir(b.cfg.DataDir)); err != nil {
+		t.Fatal(err)
+	}
+	err = features(b, night3)
+	if err == nil || !strings.Contains(err.Error(), "not the one the run's extract stage recorded") {
+		t.Fatalf("features from changed sources: %v", err)
+	}
+}
+
+// TestFingerprintIgnoresDataDir: machines with different scratch folders
+// make the same run ids; anything that changes the output still changes them.
+func TestFingerprintIgnoresDataDir(t *testing.T) {
+	a, _ := ConfigFingerprint(&Config{DataDir: "/machine-a", Shards: 8})
+	b, _ := ConfigFingerprint(&Config{DataDir: "/scratch/b", Shards: 8, Schedule: ScheduleConfig{Artifacts: "s3://x/y"}})
+	c, _ := ConfigFingerprint(&Config{DataDir: "/machine-a", Shards: 4})
+	if a != b || a == c {
+		t.Fatalf("fingerprints %s %s %s", a, b, c)
+	}
+}

@@ -126,9 +126,68 @@ func extractStage(cfg *Config) Stage {
 		}}
 }
 
+// sameSnapshot reports whether two snapshot manifests describe the same
+// snapshot: same layout and sources, and per table the same source
+// fingerprint and rows per shard (creation times and quarantine paths may
+// differ between machines).
+func sameSnapshot(a, b *datasets.Manifest) bool {
+	if a.SchemaVersion != b.SchemaVersion || a.Shards != b.Shards || a.ConfigHash != b.ConfigHash || len(a.Tables) != len(b.Tables) {
+		return false
+	}
+	for t, x := range a.Tables {
+		y, ok := b.Tables[t]
+		if !ok || x.Fingerprint != y.Fingerprint || x.Rows != y.Rows || fmt.Sprint(x.ShardRows) != fmt.Sprint(y.ShardRows) {
+			return false
+		}
+	}
+	return true
+}
+
+func readSnapshotManifest(path string) (*datasets.Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m datasets.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// ensureSnapshot makes sure the snapshot under this machine's data_dir is the
+// one the run's extract stage recorded. It is not when extract ran on another
+// machine (runs shared through an object store; the snapshot itself stays in
+// each machine's data_dir) or the snapshot was replaced since: then the
+// sources are extracted here again, which must give the recorded snapshot.
+func ensureSnapshot(ctx context.Context, cfg *Config, rc *RunContext) error {
+	want, err := readSnapshotManifest(filepath.Join(rc.StageDir(StageExtract), "snapshot-manifest.json"))
+	if err != nil {
+		return fmt.Errorf("the run's extract stage: %w", err)
+	}
+	local := filepath.Join(datasets.SnapshotDir(cfg.DataDir), "manifest.json")
+	if have, err := readSnapshotManifest(local); err == nil && sameSnapshot(want, have) {
+		return nil
+	}
+	if _, err := Extract(ctx, cfg, ExtractOptions{Force: true}); err != nil {
+		return fmt.Errorf("extracting again (this machine's snapshot is not the run's): %w", err)
+	}
+	have, err := readSnapshotManifest(local)
+	if err != nil {
+		return err
+	}
+	if !sameSnapshot(want, have) {
+		return fmt.Errorf("the snapshot under %s is not the one the run's extract stage recorded, and extracting again did not give it: the sources changed since (their size and modification time are what the extract stage fingerprints)", datasets.SnapshotDir(cfg.DataDir))
+	}
+	return nil
+}
+
 func featuresStage(cfg *Config) Stage {
 	return Stage{Name: StageFeatures, Version: "1",
 		Run: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
+			if err := ensureSnapshot(ctx, cfg, rc); err != nil {
+				return StageResult{}, fmt.Errorf("features: %w", err)
+			}
 			sum, err := BuildFeatures(ctx, cfg, FeaturesOptions{Cutoffs: []time.Time{rc.AsOf},
 				Out: filepath.Join(out, features.FileName([]time.Time{rc.AsOf}))})
 			if err != nil {
