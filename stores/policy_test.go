@@ -1,6 +1,7 @@
 package stores
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +100,31 @@ func FuzzDecodeCursor(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", s, c)
 		}
 	})
+}
+
+// TestByCustomer: sorted runs are merged into the same order a sort gives.
+func TestByCustomer(t *testing.T) {
+	for _, runs := range []int{1, 2, 3, 8, 9, 100} {
+		rows := make([]RiskRow, 1000)
+		for i := range rows {
+			// run r holds customers r, r+runs, r+2*runs, … in order
+			per := (len(rows) + runs - 1) / runs
+			r, k := i/per, i%per
+			rows[i].CustomerID = fmt.Sprintf("c%06d", k*runs+r)
+		}
+		got := byCustomer(rows)
+		if len(got) != len(rows) {
+			t.Fatalf("%d runs: %d indexes", runs, len(got))
+		}
+		seen := make([]bool, len(rows))
+		for k, i := range got {
+			if seen[i] {
+				t.Fatalf("%d runs: row %d twice", runs, i)
+			}
+			seen[i] = true
+			if k > 0 && rows[got[k-1]].CustomerID >= rows[i].CustomerID {
+				t.Fatalf("%d runs: %s before %s", runs, rows[got[k-1]].CustomerID, rows[i].CustomerID)
+			}
+		}
+	}
 }

@@ -377,16 +377,53 @@ func (db *DB) finishPublish(ctx context.Context, e execer, m listMeta, riskRows,
 
 // byCustomer returns the row indexes in customer_id byte order (SQLite's
 // BINARY collation), so a WITHOUT ROWID table is filled by appending.
+// Scores come as a few runs already in order (one per scoring shard): those
+// are merged pairwise instead of sorted.
 func byCustomer(rows []RiskRow) []int32 {
 	idx := make([]int32, len(rows))
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	if slices.IsSortedFunc(rows, func(a, b RiskRow) int { return strings.Compare(a.CustomerID, b.CustomerID) }) {
-		return idx // scores come in customer order
+	bounds := []int{0} // run k is [bounds[k], bounds[k+1])
+	for i := 1; i < len(rows); i++ {
+		if rows[i-1].CustomerID > rows[i].CustomerID {
+			if bounds = append(bounds, i); len(bounds) > 64 {
+				slices.SortFunc(idx, func(a, b int32) int { return strings.Compare(rows[a].CustomerID, rows[b].CustomerID) })
+				return idx
+			}
+		}
 	}
-	slices.SortFunc(idx, func(a, b int32) int { return strings.Compare(rows[a].CustomerID, rows[b].CustomerID) })
-	return idx
+	bounds = append(bounds, len(rows))
+	src, dst := idx, make([]int32, 0)
+	if len(bounds) > 2 {
+		dst = make([]int32, len(idx))
+	}
+	for len(bounds) > 2 {
+		next := []int{0}
+		for k := 0; k+1 < len(bounds); k += 2 {
+			lo := bounds[k]
+			if k+2 >= len(bounds) { // the odd run out
+				copy(dst[lo:bounds[k+1]], src[lo:bounds[k+1]])
+				next = append(next, bounds[k+1])
+				continue
+			}
+			mid, hi := bounds[k+1], bounds[k+2]
+			a, b, o := lo, mid, lo
+			for a < mid && b < hi {
+				if rows[src[b]].CustomerID < rows[src[a]].CustomerID {
+					dst[o], b = src[b], b+1
+				} else {
+					dst[o], a = src[a], a+1
+				}
+				o++
+			}
+			o += copy(dst[o:], src[a:mid])
+			copy(dst[o:], src[b:hi])
+			next = append(next, hi)
+		}
+		src, dst, bounds = dst, src, next
+	}
+	return src
 }
 
 // byKey returns the queue row indexes in idempotency-key order (customer,
