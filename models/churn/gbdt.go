@@ -359,19 +359,27 @@ func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		// gradients of the training rows
-		gbParallelFor(t.threads, (len(train)+8191)/8192, func(b int) {
-			for _, i := range train[b*8192 : min((b+1)*8192, len(train))] {
+		// gradients of the training rows, and per block their largest
+		// |gradient| and hessian (the quantisation scales)
+		nb := (len(train) + quantBlock - 1) / quantBlock
+		gm, hm := make([]float64, nb), make([]float64, nb)
+		gbParallelFor(t.threads, nb, func(b int) {
+			var gmax, hmax float64
+			for _, i := range train[b*quantBlock : min((b+1)*quantBlock, len(train))] {
 				p := gbSigmoid(margin[i])
 				w := 1.0
 				if ds.W != nil {
 					w = ds.W[i]
 				}
-				t.gh[i] = gradPair{(p - ds.Y[i]) * w, max(p*(1-p)*w, 1e-16)}
+				gp := gradPair{(p - ds.Y[i]) * w, max(p*(1-p)*w, 1e-16)}
+				t.gh[i] = gp
+				gmax = max(gmax, math.Abs(gp.g))
+				hmax = max(hmax, gp.h)
 			}
+			gm[b], hm[b] = gmax, hmax
 		})
 		if t.quant {
-			t.quantize(train, round)
+			t.quantize(train, round, slices.Max(gm), slices.Max(hm))
 		}
 		// row sample
 		rows := t.rows[:0]
@@ -463,12 +471,17 @@ func iota32(n int) []int32 {
 	return s
 }
 
+// gbSigmoid is 1/(1+e^-z) for z >= 0 and e^z/(1+e^z) below, computed
+// without a branch on the sign (which would mispredict on mixed margins).
 func gbSigmoid(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
+	e := math.Exp(-math.Abs(z))
+	// numerator: 1 for z >= 0, e otherwise (NaN z: e, as before)
+	neg := -(math.Float64bits(z) >> 63) // all ones when the sign bit is set
+	if z == 0 {
+		neg = 0 // -0 counts as >= 0
 	}
-	e := math.Exp(z)
-	return e / (1 + e)
+	num := math.Float64frombits(math.Float64bits(1)&^neg | math.Float64bits(e)&neg)
+	return num / (1 + e)
 }
 
 // logLossMargin is the log loss of label y under log-odds z, computed

@@ -35,24 +35,19 @@ type gbTrainer struct {
 // quantised unless ExactGradients is set.
 const quantMinRows = 100_000
 
-// quantize stochastically rounds the gradients of rows to 8 bits; the
-// rounding noise is a hash of (seed, round, row), so it is reproducible and
-// independent of the goroutine schedule.
-func (t *gbTrainer) quantize(train []int32, round int) {
-	const block = 8192
-	nb := (len(train) + block - 1) / block
-	gm, hm := make([]float64, nb), make([]float64, nb)
-	gbParallelFor(t.threads, nb, func(b int) {
-		for _, i := range train[b*block : min((b+1)*block, len(train))] {
-			gm[b] = max(gm[b], math.Abs(t.gh[i].g))
-			hm[b] = max(hm[b], t.gh[i].h)
-		}
-	})
-	gmax, hmax := slices.Max(gm), slices.Max(hm)
+// quantBlock is the row block of the gradient and quantisation tasks.
+const quantBlock = 8192
+
+// quantize stochastically rounds the gradients of rows to 8 bits, given the
+// largest |gradient| and hessian among them; the rounding noise is a hash
+// of (seed, round, row), so it is reproducible and independent of the
+// goroutine schedule.
+func (t *gbTrainer) quantize(train []int32, round int, gmax, hmax float64) {
+	nb := (len(train) + quantBlock - 1) / quantBlock
 	t.gs, t.hs = max(gmax, 1e-300)/127, max(hmax, 1e-300)/255
 	seed := t.cfg.Seed ^ uint64(round)*0x9e3779b97f4a7c15
 	gbParallelFor(t.threads, nb, func(b int) {
-		for _, i := range train[b*block : min((b+1)*block, len(train))] {
+		for _, i := range train[b*quantBlock : min((b+1)*quantBlock, len(train))] {
 			r := splitmix64(seed ^ uint64(i)*0xbf58476d1ce4e5b9)
 			u1 := float64(r>>40) / (1 << 24)
 			u2 := float64(r&(1<<24-1)) / (1 << 24)
@@ -988,16 +983,18 @@ func (t *gbTrainer) missingHess(hist []gradPair, j int32) float64 {
 // in left come first and returns their number; tmp is scratch of the same
 // length.
 func partitionSerial(seg, tmp []int32, codes []uint8, left *[4]uint64) (nl int) {
+	// branch-free: each row is written to both sides and only the side it
+	// goes to advances (nl <= i, so seg is overwritten only where already
+	// read); a branch here would mispredict on every other row
+	tmp = tmp[:len(seg)]
 	nr := 0
 	for _, r := range seg {
 		c := codes[r]
-		if left[c>>6]>>(c&63)&1 != 0 {
-			seg[nl] = r
-			nl++
-		} else {
-			tmp[nr] = r
-			nr++
-		}
+		goLeft := int(left[c>>6] >> (c & 63) & 1)
+		seg[nl] = r
+		tmp[nr] = r
+		nl += goLeft
+		nr += 1 - goLeft
 	}
 	copy(seg[nl:], tmp[:nr])
 	return nl
