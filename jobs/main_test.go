@@ -25,6 +25,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childWorker())
 	case "realworker":
 		os.Exit(childRealWorker())
+	case "bucketworker":
+		os.Exit(childBucketWorker())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown RETAIN_TEST_CHILD")
 		os.Exit(3)
@@ -67,14 +69,14 @@ func childRun() int {
 // until RETAIN_TEST_ROOT/stop exists.
 func childWorker() int {
 	root := os.Getenv("RETAIN_TEST_ROOT")
-	return workUntilStop(root, toyPlans(root, 4, toyCrash{row: -1}, filepath.Join(root, "calls.log")), nil)
+	return workUntilStop(root, pipeline.Artifacts{Root: root}, toyPlans(root, 4, toyCrash{row: -1}, filepath.Join(root, "calls.log")), nil)
 }
 
 // workUntilStop runs one River worker (child process RETAIN_TEST_ID) on the
-// plans against the ledger in RETAIN_TEST_DSN/RETAIN_TEST_SCHEMA, with
-// artifacts under root and the executor clock now (nil: the wall clock),
-// until root/stop exists. It returns the process exit status.
-func workUntilStop(root string, plans PlanFunc, now func() time.Time) int {
+// plans against the ledger in RETAIN_TEST_DSN/RETAIN_TEST_SCHEMA, with the
+// artifacts arts and the executor clock now (nil: the wall clock), until
+// root/stop exists. It returns the process exit status.
+func workUntilStop(root string, arts pipeline.Artifacts, plans PlanFunc, now func() time.Time) int {
 	ctx := context.Background()
 	l, err := pipeline.OpenLedger(ctx, os.Getenv("RETAIN_TEST_DSN"), os.Getenv("RETAIN_TEST_SCHEMA"))
 	if err != nil {
@@ -82,7 +84,7 @@ func workUntilStop(root string, plans PlanFunc, now func() time.Time) int {
 		return 1
 	}
 	defer l.Close()
-	ex := &pipeline.Executor{Artifacts: pipeline.Artifacts{Root: root}, Ledger: l, Now: now}
+	ex := &pipeline.Executor{Artifacts: arts, Ledger: l, Now: now}
 	n, err := Open(ctx, Options{Plans: plans, Executor: ex, Workers: 1, PollInterval: 50 * time.Millisecond,
 		ID: "child-" + os.Getenv("RETAIN_TEST_ID")})
 	if err != nil {

@@ -70,7 +70,129 @@ func childRealWorker() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	return workUntilStop(root, realPlans(cfg), func() time.Time { return realNow })
+	return workUntilStop(root, pipeline.Artifacts{Root: root}, realPlans(cfg), func() time.Time { return realNow })
+}
+
+// bucketMachine is the config of one machine sharing runs through the
+// file:// bucket: its own data_dir (scratch) under root.
+func bucketMachine(cfgPath, dataDir, bucket string) (*pipeline.Config, error) {
+	cfg, err := pipeline.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DataDir = dataDir
+	cfg.Schedule.Artifacts = "file://" + filepath.ToSlash(bucket)
+	return cfg, nil
+}
+
+// childBucketWorker is one machine of TestRealShardedRunThroughBucket: a
+// worker with its own data_dir (RETAIN_TEST_ROOT/machine-<id>) that shares
+// runs and the champion only through the bucket RETAIN_TEST_BUCKET.
+func childBucketWorker() int {
+	root := os.Getenv("RETAIN_TEST_ROOT")
+	cfg, err := bucketMachine(os.Getenv("RETAIN_TEST_CONFIG"), filepath.Join(root, "machine-"+os.Getenv("RETAIN_TEST_ID")), os.Getenv("RETAIN_TEST_BUCKET"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	arts, err := pipeline.OpenArtifacts(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer arts.Close()
+	plans := func(ctx context.Context, asOf time.Time, kind string) (*pipeline.Plan, error) {
+		return pipeline.NewSharedPlan(ctx, cfg, arts, asOf, kind)
+	}
+	return workUntilStop(root, arts, plans, func() time.Time { return realNow })
+}
+
+// TestRealShardedRunThroughBucket: the River scale-out with no shared
+// filesystem. Two worker processes, each with its own empty data_dir, share
+// the Postgres queue and a file:// bucket; the champion was trained
+// elsewhere and shared in the bucket. They run a night (extract and features
+// in the run job, score's prepare step, four shard jobs, the merge and
+// publish) and publish the same risk list bytes as a local run.
+func TestRealShardedRunThroughBucket(t *testing.T) {
+	ctx := context.Background()
+	schema := testSchema(t)
+	data := t.TempDir()
+	cfgPath := writeRealData(t, data, 2000)
+	cfg, err := pipeline.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pipeline.NewPlan(cfg, realAsOf, pipeline.KindManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &pipeline.Executor{Artifacts: pipeline.Artifacts{Root: t.TempDir()}, Now: func() time.Time { return realNow }}
+	if _, err := ex.Run(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(cfg.DataDir, "exports", "risk_current.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	root, bucket := t.TempDir(), t.TempDir()
+	trainer, err := bucketMachine(cfgPath, cfg.DataDir, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts, err := pipeline.OpenArtifacts(ctx, trainer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arts.Close()
+	if err := arts.PushModels(ctx, pipeline.ModelsDir(trainer)); err != nil {
+		t.Fatal(err)
+	}
+	n, l := newTestNode(t, ctx, t.TempDir(), testDSN, schema, Options{Plans: realPlans(cfg), InsertOnly: true})
+	var procs []*exec.Cmd
+	for i := 0; i < 2; i++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "RETAIN_TEST_CHILD=bucketworker", "RETAIN_TEST_ROOT="+root, "RETAIN_TEST_DSN="+testDSN,
+			"RETAIN_TEST_SCHEMA="+schema, "RETAIN_TEST_CONFIG="+cfgPath, "RETAIN_TEST_BUCKET="+bucket, fmt.Sprintf("RETAIN_TEST_ID=%d", i))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+	}
+	defer func() {
+		os.WriteFile(filepath.Join(root, "stop"), nil, 0o644)
+		for _, p := range procs {
+			p.Wait()
+		}
+	}()
+	if _, err := n.EnqueueRun(ctx, realAsOf, pipeline.KindManual); err != nil {
+		t.Fatal(err)
+	}
+	waitRuns(t, l, 1, 120*time.Second)
+	published := 0
+	for i := 0; i < 2; i++ {
+		got, err := os.ReadFile(filepath.Join(root, fmt.Sprintf("machine-%d", i), "exports", "risk_current.parquet"))
+		if err != nil {
+			continue
+		}
+		published++
+		if !bytes.Equal(got, want) {
+			t.Errorf("machine %d published %d bytes that differ from the local run's %d", i, len(got), len(want))
+		}
+	}
+	if published != 1 {
+		t.Fatalf("%d machines published, want 1", published)
+	}
+	for _, rel := range []string{"publish/manifest.json", "score/scores.parquet", "score.parts/part-00003/manifest.json"} {
+		if _, err := os.Stat(filepath.Join(bucket, "runs", plan.RunID, filepath.FromSlash(rel))); err != nil {
+			t.Errorf("bucket: %v", err)
+		}
+	}
+	counts := waitJobs(t, n, 30*time.Second)
+	if counts[KindShard]["completed"] != 4 || counts[KindContinue]["completed"] != 1 || counts[KindRun]["completed"] != 1 {
+		t.Fatalf("job counts: %v", counts)
+	}
 }
 
 // TestRealShardedRunOnTwoProcessesMatchesSingle is the scale-out acceptance
