@@ -159,25 +159,20 @@ func scorePrepare(ctx context.Context, cfg *Config, rc *RunContext, sh *scoreSha
 	}
 	asOf := rc.AsOf.UTC().Truncate(24 * time.Hour)
 	meta := ScoreMeta{AsOf: asOf, ScoredAt: now().UTC().Truncate(time.Microsecond), RunID: rc.RunID, NoReasons: true}
-	rows, aligned, err := scoreFrame(ctx, frame, art, model, cfg.Scoring, &cfg.Policy, meta)
+	cols, aligned, err := scoreColumns(ctx, frame, art, model, cfg.Scoring, &cfg.Policy, meta)
 	if err != nil {
 		return 0, err
 	}
 	frame = nil
-	idx := toExplain(rows, cfg.Scoring.withDefaults())
+	idx := cols.toExplain(cfg.Scoring.withDefaults())
 	var nonce [16]byte
 	rand.Read(nonce[:])
-	p := scorePrep{AsOf: asOf, ModelID: art.ID, Customers: len(rows), Explain: make([]int32, len(idx)), Nonce: hex.EncodeToString(nonce[:])}
+	p := scorePrep{AsOf: asOf, ModelID: art.ID, Customers: len(cols.IDs), Explain: make([]int32, len(idx)), Nonce: hex.EncodeToString(nonce[:])}
 	for k, i := range idx {
 		p.Explain[k] = int32(i)
 	}
 	idx = nil
-	cols, err := newScoreCols(rows, meta, art.ID)
-	if err != nil {
-		return 0, err
-	}
-	n := len(rows)
-	rows = nil
+	n := len(cols.IDs)
 	if err := writeGob(filepath.Join(out, scorePrepRows), cols); err != nil {
 		return 0, err
 	}

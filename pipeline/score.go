@@ -274,6 +274,23 @@ func ScoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact,
 // scoreFrame is ScoreFrame that also returns the aligned features (the
 // model's columns of the scored rows).
 func scoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact, model churn.Model, sc ScoreConfig, policy *stores.Policy, meta ScoreMeta) ([]stores.RiskRow, *features.Frame, error) {
+	c, aligned, err := scoreColumns(ctx, frame, art, model, sc, policy, meta)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows := make([]stores.RiskRow, len(c.IDs))
+	for i := range rows {
+		c.row(i, &rows[i])
+	}
+	if !meta.NoReasons {
+		explainRows(aligned, model, art.Schema, rows, sc.withDefaults(), meta.Workers)
+	}
+	return rows, aligned, nil
+}
+
+// scoreColumns is scoreFrame without the reasons, column by column: the
+// risk list never exists as a million row structs.
+func scoreColumns(ctx context.Context, frame *features.Frame, art *churn.Artifact, model churn.Model, sc ScoreConfig, policy *stores.Policy, meta ScoreMeta) (*scoreCols, *features.Frame, error) {
 	logf := meta.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -284,45 +301,40 @@ func scoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact,
 		return nil, nil, err
 	}
 	n := aligned.Rows()
-	p := make([]float64, n)
-	model.PredictProba(aligned.X, p)
-
-	rows := make([]stores.RiskRow, n)
-	pct := percentiles(p)
-	for i := range rows {
-		rows[i] = stores.RiskRow{CustomerID: aligned.IDs[i], AsOf: meta.AsOf, ScoredAt: meta.ScoredAt, RunID: meta.RunID,
-			ModelVersion: art.ID, ChurnProbability: p[i], ChurnPercentile: pct[i],
-			PAlive: math.NaN(), ExpectedPurchases: math.NaN(), PredictedCLV: math.NaN(), HistoricCLV: math.NaN(), ValueAtRisk: math.NaN()}
-		v := p[i]
+	c := newScoreCols(n, meta, art.ID)
+	c.IDs = aligned.IDs
+	model.PredictProba(aligned.X, c.Prob)
+	c.Pct = percentiles(c.Prob)
+	for i := range n {
+		v := c.Prob[i]
 		if sc.TiersBy == "percentile" {
-			v = pct[i] / 100
+			v = c.Pct[i] / 100
 		}
 		switch {
 		case v >= sc.High:
-			rows[i].RiskTier = stores.TierHigh
+			c.Tier[i] = tierHigh
 		case v >= sc.Medium:
-			rows[i].RiskTier = stores.TierMedium
+			c.Tier[i] = tierMedium
 		default:
-			rows[i].RiskTier = stores.TierLow
+			c.Tier[i] = tierLow
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	if err := scoreCLV(ctx, frame, rows, sc, logf); err != nil {
+	if err := scoreCLV(ctx, frame, c, sc, logf); err != nil {
 		logf("score: CLV models not applied (%v); p_alive, CLV and value at risk are null", err)
 	}
-	segmentRFM(frame, rows)
-	valueRiskGrid(rows)
-	if !meta.NoReasons {
-		explainRows(aligned, model, art.Schema, rows, sc, meta.Workers)
-	}
+	segmentRFM(frame, c)
+	valueRiskGrid(c)
 	if policy != nil {
-		for i := range rows {
-			rows[i].ControlGroup = policy.ControlFor(&rows[i])
+		var r stores.RiskRow
+		for i := range n {
+			c.row(i, &r)
+			c.Control[i] = policy.ControlFor(&r)
 		}
 	}
-	return rows, aligned, nil
+	return c, aligned, nil
 }
 
 // scoringFrames keeps the frame's rows at asOf and aligns them to the
@@ -435,12 +447,9 @@ func sortedByValue(v []float64, up bool) (ord []int32, ok bool) {
 // scoreCLV fits BG/NBD + Gamma-Gamma on the scored customers' clv_* features
 // and fills P(alive), expected purchases over the churn horizon, discounted
 // CLV, historic value, value at risk and the expected next order date.
-func scoreCLV(ctx context.Context, f *features.Frame, rows []stores.RiskRow, sc ScoreConfig, logf func(string, ...any)) error {
-	hist := f.Column("monetary_lifetime")
-	for i := range rows {
-		if hist != nil {
-			rows[i].HistoricCLV = hist[i]
-		}
+func scoreCLV(ctx context.Context, f *features.Frame, c *scoreCols, sc ScoreConfig, logf func(string, ...any)) error {
+	if hist := f.Column("monetary_lifetime"); hist != nil {
+		copy(c.Historic, hist)
 	}
 	x, tx, tt, at, ok := clvInputs(f, nil)
 	mon := f.Column("clv_monetary")
@@ -474,14 +483,13 @@ func scoreCLV(ctx context.Context, f *features.Frame, rows []stores.RiskRow, sc 
 		return err
 	}
 	for k, i := range at {
-		r := &rows[i]
-		r.PAlive, r.ExpectedPurchases, r.PredictedCLV = pr.PAlive[k], pr.ExpectedPurchases[k], pr.CLV[k]
-		if math.IsNaN(r.PredictedCLV) {
+		c.PAlive[i], c.Expected[i], c.CLV[i] = pr.PAlive[k], pr.ExpectedPurchases[k], pr.CLV[k]
+		if math.IsNaN(c.CLV[i]) {
 			continue
 		}
-		r.ValueAtRisk = r.ChurnProbability * r.PredictedCLV
+		c.VaR[i] = c.Prob[i] * c.CLV[i]
 		if w := pr.NextPurchase[k]; w >= 0 && !math.IsInf(w, 0) && !math.IsNaN(w) && w < 520 {
-			r.ExpectedNextOrder = r.AsOf.Add(time.Duration(w * 7 * 24 * float64(time.Hour))).Truncate(24 * time.Hour)
+			c.NextOrder[i] = epochDay(c.AsOf.Add(time.Duration(w * 7 * 24 * float64(time.Hour))).Truncate(24 * time.Hour))
 		}
 	}
 	return nil
@@ -537,12 +545,25 @@ func quintiles(v []float64, up bool) []int8 {
 
 // segmentRFM assigns RFM segments from recency_days, clv_frequency (or
 // orders) and monetary_lifetime quintiles over the scored customers.
-func segmentRFM(f *features.Frame, rows []stores.RiskRow) {
+func segmentRFM(f *features.Frame, c *scoreCols) {
+	c.Segments = []string{SegChampions, SegLoyal, SegNew, SegPotentialLoyalist, SegNeedAttention, SegCantLose, SegAtRisk, SegHibernating, SegLost, SegUnknown}
+	const (
+		champions = iota
+		loyal
+		newSeg
+		potentialLoyalist
+		needAttention
+		cantLose
+		atRisk
+		hibernating
+		lost
+		unknown
+	)
 	rec, mon := f.Column("recency_days"), f.Column("monetary_lifetime")
 	freq := f.Column("clv_frequency")
 	if rec == nil || freq == nil {
-		for i := range rows {
-			rows[i].Segment = SegUnknown
+		for i := range c.Segment {
+			c.Segment[i] = unknown
 		}
 		return
 	}
@@ -550,55 +571,63 @@ func segmentRFM(f *features.Frame, rows []stores.RiskRow) {
 		mon = freq
 	}
 	r, fq, m := quintiles(rec, false), quintiles(freq, true), quintiles(mon, true)
-	for i := range rows {
+	for i := range c.Segment {
 		R, F := r[i], max(fq[i], m[i]) // frequency and value both count as engagement
-		var s string
+		var s uint16
 		switch {
 		case R >= 4 && F >= 4:
-			s = SegChampions
+			s = champions
 		case R >= 3 && F >= 4:
-			s = SegLoyal
+			s = loyal
 		case R >= 4 && F <= 1:
-			s = SegNew
+			s = newSeg
 		case R >= 4:
-			s = SegPotentialLoyalist
+			s = potentialLoyalist
 		case R == 3:
-			s = SegNeedAttention
+			s = needAttention
 		case F >= 4:
-			s = SegCantLose
+			s = cantLose
 		case F >= 3:
-			s = SegAtRisk
+			s = atRisk
 		case R == 2:
-			s = SegHibernating
+			s = hibernating
 		default:
-			s = SegLost
+			s = lost
 		}
-		rows[i].Segment = s
+		c.Segment[i] = s
 	}
 }
 
 // valueRiskGrid sets value_risk_cell = "<value tercile>_value/<tier>_risk",
 // value by predicted CLV (historic value when CLV is unknown).
-func valueRiskGrid(rows []stores.RiskRow) {
-	v := make([]float64, len(rows))
-	for i := range rows {
-		v[i] = rows[i].PredictedCLV
+func valueRiskGrid(c *scoreCols) {
+	v := make([]float64, len(c.IDs))
+	for i := range v {
+		v[i] = c.CLV[i]
 		if math.IsNaN(v[i]) {
-			v[i] = rows[i].HistoricCLV
+			v[i] = c.Historic[i]
 		}
 	}
 	pct := percentiles(v)
-	for i := range rows {
-		val := "low"
+	vals := []string{"low", "mid", "high", "unknown"}
+	c.Cells = c.Cells[:0]
+	for _, val := range vals {
+		for _, tier := range c.Tiers {
+			c.Cells = append(c.Cells, val+"_value/"+tier+"_risk")
+		}
+	}
+	nt := uint16(len(c.Tiers))
+	for i := range v {
+		val := uint16(0)
 		switch {
 		case math.IsNaN(v[i]):
-			val = "unknown"
+			val = 3
 		case pct[i] >= 200.0/3:
-			val = "high"
+			val = 2
 		case pct[i] >= 100.0/3:
-			val = "mid"
+			val = 1
 		}
-		rows[i].ValueRiskCell = val + "_value/" + rows[i].RiskTier + "_risk"
+		c.Cell[i] = val*nt + c.Tier[i]
 	}
 }
 

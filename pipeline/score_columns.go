@@ -2,10 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,46 +32,40 @@ type scoreCols struct {
 
 const noDate = math.MinInt32
 
-// newScoreCols takes the rows' columns; every row shares meta's as-of,
-// scoring time and run, and model.
-func newScoreCols(rows []stores.RiskRow, meta ScoreMeta, model string) (*scoreCols, error) {
-	n := len(rows)
+// Tier codes of scoreCols.Tier (scoreCols.Tiers in this order).
+const (
+	tierHigh uint16 = iota
+	tierMedium
+	tierLow
+)
+
+// newScoreCols allocates the columns of n rows, numbers unknown (NaN);
+// the caller sets IDs.
+func newScoreCols(n int, meta ScoreMeta, model string) *scoreCols {
 	c := &scoreCols{AsOf: meta.AsOf, ScoredAt: meta.ScoredAt, RunID: meta.RunID, ModelVersion: model,
-		IDs: make([]string, n), Prob: make([]float64, n), Pct: make([]float64, n), PAlive: make([]float64, n),
+		Prob: make([]float64, n), Pct: make([]float64, n), PAlive: make([]float64, n),
 		Expected: make([]float64, n), CLV: make([]float64, n), Historic: make([]float64, n), VaR: make([]float64, n),
 		NextOrder: make([]int32, n), Tier: make([]uint16, n), Segment: make([]uint16, n), Cell: make([]uint16, n),
-		Control: make([]bool, n)}
-	tiers, segs, cells := map[string]uint16{}, map[string]uint16{}, map[string]uint16{}
-	code := func(m map[string]uint16, dict *[]string, v string) uint16 {
-		k, ok := m[v]
-		if !ok {
-			k = uint16(len(*dict))
-			m[v] = k
-			*dict = append(*dict, v)
-		}
-		return k
-	}
-	for i := range rows {
-		r := &rows[i]
-		if !r.AsOf.Equal(c.AsOf) || !r.ScoredAt.Equal(c.ScoredAt) || r.RunID != c.RunID || r.ModelVersion != c.ModelVersion {
-			return nil, fmt.Errorf("score: row %d (%s) is not of the scoring's as-of, time, run and model", i, r.CustomerID)
-		}
-		c.IDs[i] = r.CustomerID
-		c.Prob[i], c.Pct[i], c.PAlive[i], c.Expected[i] = r.ChurnProbability, r.ChurnPercentile, r.PAlive, r.ExpectedPurchases
-		c.CLV[i], c.Historic[i], c.VaR[i] = r.PredictedCLV, r.HistoricCLV, r.ValueAtRisk
+		Tiers: []string{stores.TierHigh, stores.TierMedium, stores.TierLow}, Control: make([]bool, n)}
+	for i := range n {
+		c.PAlive[i], c.Expected[i], c.CLV[i], c.Historic[i], c.VaR[i] = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		c.NextOrder[i] = noDate
-		if !r.ExpectedNextOrder.IsZero() {
-			c.NextOrder[i] = epochDay(r.ExpectedNextOrder)
+	}
+	return c
+}
+
+// toExplain lists the rows that get reasons: those in the configured tiers.
+func (c *scoreCols) toExplain(sc ScoreConfig) []int {
+	if sc.Reasons == 0 {
+		return nil
+	}
+	var idx []int
+	for i, t := range c.Tier {
+		if slices.Contains(sc.ReasonsFor, c.Tiers[t]) {
+			idx = append(idx, i)
 		}
-		c.Tier[i] = code(tiers, &c.Tiers, r.RiskTier)
-		c.Segment[i] = code(segs, &c.Segments, r.Segment)
-		c.Cell[i] = code(cells, &c.Cells, r.ValueRiskCell)
-		c.Control[i] = r.ControlGroup
 	}
-	if len(c.Tiers) > math.MaxUint16 || len(c.Segments) > math.MaxUint16 || len(c.Cells) > math.MaxUint16 {
-		return nil, fmt.Errorf("score: more than %d distinct tiers, segments or value × risk cells", math.MaxUint16)
-	}
-	return c, nil
+	return idx
 }
 
 // epochDay is t's UTC date as days since 1970-01-01 (the Parquet date).
