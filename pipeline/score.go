@@ -303,7 +303,7 @@ func scoreColumns(ctx context.Context, frame *features.Frame, art *churn.Artifac
 	n := aligned.Rows()
 	c := newScoreCols(n, meta, art.ID)
 	c.IDs = aligned.IDs
-	model.PredictProba(aligned.X, c.Prob)
+	predictRows(model, aligned.X, c.Prob)
 	c.Pct = percentiles(c.Prob)
 	for i := range n {
 		v := c.Prob[i]
@@ -335,6 +335,37 @@ func scoreColumns(ctx context.Context, frame *features.Frame, art *churn.Artifac
 		}
 	}
 	return c, aligned, nil
+}
+
+// predictRows is model.PredictProba over blocks of rows on every core:
+// each row's probability depends only on its own values, so the result is
+// the same as one call over all rows.
+func predictRows(model churn.Model, X [][]float64, dst []float64) {
+	const block = 1 << 16
+	n := len(dst)
+	if n <= block {
+		model.PredictProba(X, dst)
+		return
+	}
+	next := make(chan int, (n+block-1)/block)
+	for lo := 0; lo < n; lo += block {
+		next <- lo
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			sub := make([][]float64, len(X))
+			for lo := range next {
+				hi := min(n, lo+block)
+				for j := range X {
+					sub[j] = X[j][lo:hi]
+				}
+				model.PredictProba(sub, dst[lo:hi])
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // scoringFrames keeps the frame's rows at asOf and aligns them to the

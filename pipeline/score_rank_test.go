@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/retainlab/retain/models/churn"
 )
 
 // refPercentiles and refQuintiles are the ranks as computed before the
@@ -91,6 +93,34 @@ func TestRanksMatchStableSortRanks(t *testing.T) {
 			if got, want := quintiles(v, up), refQuintiles(v, up); !slices.Equal(got, want) {
 				t.Fatalf("trial %d (up %v): quintiles %v, before %v (values %v)", trial, up, got, want, v)
 			}
+		}
+	}
+}
+
+// predictRows scores blocks of rows on several goroutines: the same
+// probabilities as one call over every row.
+func TestPredictRowsIsOneCall(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	n := 3<<16 + 123
+	X := [][]float64{make([]float64, n), make([]float64, n)}
+	for i := range n {
+		X[0][i], X[1][i] = rng.ExpFloat64()*10, rng.NormFloat64()
+		if i%17 == 0 {
+			X[0][i] = math.NaN()
+		}
+	}
+	m := &churn.LogReg{Names: []string{"a", "b"}, Intercept: -0.3, Cols: []churn.LRColumn{
+		{Feature: 0, Kind: "numeric", Log: true, Fill: 1, Mean: 1.5, Scale: 0.7, Coef: 0.9, Lo: 0, Hi: 4},
+		{Feature: 0, Kind: "hinge", Log: true, Cat: 2, Fill: 0, Mean: 0.2, Scale: 0.4, Coef: -0.5},
+		{Feature: 0, Kind: "missing", Mean: 0.06, Scale: 0.2, Coef: 0.3},
+		{Feature: 1, Kind: "numeric", Mean: 0, Scale: 1, Coef: 0.4, Lo: -2, Hi: 2},
+	}}
+	want, got := make([]float64, n), make([]float64, n)
+	m.PredictProba(X, want)
+	predictRows(m, X, got)
+	for i := range n {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("row %d: %v in blocks, %v in one call", i, got[i], want[i])
 		}
 	}
 }
