@@ -1,7 +1,6 @@
 package churn
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -125,13 +124,13 @@ func (e *Explainer) phrase(X [][]float64, row, j int) string {
 	v := X[j][row]
 	if f.Kind == "categorical" {
 		if math.IsNaN(v) {
-			return fmt.Sprintf("%s unknown", words(f))
+			return words(f) + " unknown"
 		}
 		c := int(v)
 		if c >= 0 && c < len(f.Categories) {
-			return fmt.Sprintf("%s: %s", words(f), f.Categories[c])
+			return words(f) + ": " + f.Categories[c]
 		}
-		return fmt.Sprintf("%s: category %d", words(f), c)
+		return words(f) + ": category " + strconv.Itoa(c)
 	}
 	n := f.Name
 	if math.IsNaN(v) {
@@ -139,44 +138,44 @@ func (e *Explainer) phrase(X [][]float64, row, j int) string {
 		case "gap_mean_days", "gap_last_days", "overdue_ratio":
 			return "only one order so far"
 		}
-		return fmt.Sprintf("%s: not recorded", words(f))
+		return words(f) + ": not recorded"
 	}
 	switch {
 	case n == "recency_days":
-		s := fmt.Sprintf("no order for %s", plural(v, "day"))
+		s := "no order for " + plural(v, "day")
 		if g := e.value(X, row, "gap_mean_days"); g > 0 && v/g >= 1.5 {
-			s += fmt.Sprintf(", %s× the usual gap", num(v/g))
+			s += ", " + num(v/g) + "× the usual gap"
 		}
 		return s
 	case n == "clv_p_alive" && v >= 0 && v <= 1:
-		return fmt.Sprintf("purchase pattern says %s%% likely still a customer", num(math.Round(100*v)))
+		return "purchase pattern says " + num(math.Round(100*v)) + "% likely still a customer"
 	case n == "clv_expected_purchases":
-		return fmt.Sprintf("about %s expected in the coming horizon", plural(math.Round(10*v)/10, "order"))
+		return "about " + plural(math.Round(10*v)/10, "order") + " expected in the coming horizon"
 	case n == "overdue_ratio":
-		return fmt.Sprintf("%s× overdue against the usual gap between orders", num(v))
+		return num(v) + "× overdue against the usual gap between orders"
 	case n == "days_since_first_order":
-		return fmt.Sprintf("first order %s ago", plural(v, "day"))
+		return "first order " + plural(v, "day") + " ago"
 	case n == "gap_mean_days":
-		return fmt.Sprintf("usually %s between orders", plural(v, "day"))
+		return "usually " + plural(v, "day") + " between orders"
 	case n == "gap_last_days":
-		return fmt.Sprintf("%s between the last two orders", plural(v, "day"))
+		return plural(v, "day") + " between the last two orders"
 	case n == "frequency_lifetime":
-		return fmt.Sprintf("%s in total", plural(v, "order"))
+		return plural(v, "order") + " in total"
 	case strings.HasPrefix(n, "frequency_") && f.Window != "":
-		return fmt.Sprintf("%s in the last %s", plural(v, "order"), windowWords(f.Window))
+		return plural(v, "order") + " in the last " + windowWords(f.Window)
 	case strings.HasPrefix(n, "monetary_") && f.Window != "" && f.Window != "lifetime":
-		return fmt.Sprintf("spent %s in the last %s", num(v), windowWords(f.Window))
+		return "spent " + num(v) + " in the last " + windowWords(f.Window)
 	case n == "trend_frequency_90d":
 		return trendWords(v, "order", "orders", "than in the 90 days before")
 	case n == "trend_monetary_90d":
 		if v < 0 {
-			return fmt.Sprintf("spent %s less in the last 90 days than in the 90 days before", num(-v))
+			return "spent " + num(-v) + " less in the last 90 days than in the 90 days before"
 		}
-		return fmt.Sprintf("spent %s more in the last 90 days than in the 90 days before", num(v))
+		return "spent " + num(v) + " more in the last 90 days than in the 90 days before"
 	case strings.HasSuffix(n, "_share") && v >= 0 && v <= 1:
-		return fmt.Sprintf("%s: %s%%", words(f), num(100*v))
+		return words(f) + ": " + num(100*v) + "%"
 	}
-	return fmt.Sprintf("%s: %s", words(f), num(v))
+	return words(f) + ": " + num(v)
 }
 
 func words(f FeatureInfo) string {
@@ -201,12 +200,12 @@ func windowWords(w string) string {
 
 func trendWords(v float64, one, many, than string) string {
 	if v < 0 {
-		return fmt.Sprintf("%s fewer %s %s", num(-v), many, than)
+		return num(-v) + " fewer " + many + " " + than
 	}
 	if v == 1 {
-		return fmt.Sprintf("1 more %s %s", one, than)
+		return "1 more " + one + " " + than
 	}
-	return fmt.Sprintf("%s more %s %s", num(v), many, than)
+	return num(v) + " more " + many + " " + than
 }
 
 func plural(v float64, unit string) string {

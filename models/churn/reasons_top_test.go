@@ -46,3 +46,46 @@ func TestExplainerTopIsStableSortHead(t *testing.T) {
 		}
 	}
 }
+
+// The reasons' words, one case per template.
+func TestPhraseWords(t *testing.T) {
+	info := []FeatureInfo{
+		{Name: "recency_days"}, {Name: "gap_mean_days"}, {Name: "plan", Kind: "categorical", Meaning: "Plan (at cutoff)", Categories: []string{"basic", "pro"}},
+		{Name: "clv_p_alive"}, {Name: "clv_expected_purchases"}, {Name: "overdue_ratio"}, {Name: "frequency_90d", Window: "90d"},
+		{Name: "monetary_30d", Window: "30d"}, {Name: "trend_frequency_90d"}, {Name: "trend_monetary_90d"}, {Name: "web_share"},
+		{Name: "odd_thing", Meaning: "Odd thing"}, {Name: "days_since_first_order"}, {Name: "frequency_lifetime"}, {Name: "gap_last_days"},
+	}
+	X := make([][]float64, len(info))
+	for j := range X {
+		X[j] = []float64{0, math.NaN()}
+	}
+	set := func(v ...float64) {
+		for j := range X {
+			X[j][0] = v[j]
+		}
+	}
+	set(90, 30, 1, 0.423, 1.26, 2.5, 3, 12.34, -2, -15.5, 0.25, 7, 400, 1, 45)
+	e := &Explainer{info: info, index: map[string]int{}}
+	for j, f := range info {
+		e.index[f.Name] = j
+	}
+	want := []string{"no order for 90 days, 3× the usual gap", "usually 30 days between orders", "Plan: pro",
+		"purchase pattern says 42% likely still a customer", "about 1.3 orders expected in the coming horizon",
+		"2.5× overdue against the usual gap between orders", "3 orders in the last 90 days", "spent 12.3 in the last 30 days",
+		"2 fewer orders than in the 90 days before", "spent 15.5 less in the last 90 days than in the 90 days before",
+		"web share: 25%", "Odd thing: 7", "first order 400 days ago", "1 order in total", "45 days between the last two orders"}
+	for j := range info {
+		if got := e.phrase(X, 0, j); got != want[j] {
+			t.Errorf("%s = %v: %q, want %q", info[j].Name, X[j][0], got, want[j])
+		}
+	}
+	if got := e.phrase(X, 1, 2); got != "Plan unknown" {
+		t.Errorf("missing category: %q", got)
+	}
+	if got := e.phrase(X, 1, 1); got != "only one order so far" {
+		t.Errorf("missing gap: %q", got)
+	}
+	if got := e.phrase(X, 1, 11); got != "Odd thing: not recorded" {
+		t.Errorf("missing value: %q", got)
+	}
+}
