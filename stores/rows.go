@@ -3,7 +3,6 @@ package stores
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"hash/fnv"
 	"math"
 	"time"
@@ -47,12 +46,20 @@ const (
 	TierLow    = "low"
 )
 
-// ReasonsJSON encodes the reasons as the JSON list stored in the tables and files.
+// ReasonsJSON encodes the reasons as the JSON list stored in the tables and
+// files: json.Marshal's bytes (appendReasonsJSON).
 func (r *RiskRow) ReasonsJSON() string {
 	if len(r.Reasons) == 0 {
 		return "[]"
 	}
-	b, _ := json.Marshal(r.Reasons) // plain structs of strings and floats: cannot fail
+	n := 2
+	for i := range r.Reasons {
+		n += len(r.Reasons[i].Feature) + len(r.Reasons[i].Text) + 64
+	}
+	b, ok := appendReasonsJSON(make([]byte, 0, n), r.Reasons)
+	if !ok {
+		return "" // as json.Marshal's nil result for a NaN or infinite contribution
+	}
 	return string(b)
 }
 
