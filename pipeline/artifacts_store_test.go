@@ -453,3 +453,44 @@ func TestFingerprintIgnoresDataDir(t *testing.T) {
 		t.Fatalf("fingerprints %s %s %s", a, b, c)
 	}
 }
+
+// TestFirstChampionNightPlannedAlike: the night that trains the first
+// champion (no champion anywhere yet) has a train stage; a machine planning
+// that night afterwards, when the champion exists and was pulled from the
+// bucket, plans the same stages and finds the whole run complete.
+func TestFirstChampionNightPlannedAlike(t *testing.T) {
+	ctx := context.Background()
+	asOf := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+	now := time.Date(2024, 12, 1, 2, 30, 0, 0, time.UTC)
+	cfgPath := synthRun(t, 800, "shards: 2\n", asOf)
+	bucket := t.TempDir()
+	a := newMachine(t, cfgPath, "", bucket, now)
+	if err := os.RemoveAll(ModelsDir(a.cfg)); err != nil { // no champion yet
+		t.Fatal(err)
+	}
+	pa := a.plan(t, asOf)
+	if pa.StageIndex(StageTrain) < 0 {
+		t.Fatalf("the first night has no train stage: %s", stageList(pa))
+	}
+	if _, err := a.ex.Run(ctx, pa); err != nil {
+		t.Fatal(err)
+	}
+	b := newMachine(t, cfgPath, t.TempDir(), bucket, now)
+	pb := b.plan(t, asOf)
+	if stageList(pb) != stageList(pa) {
+		t.Fatalf("machine B plans %s, A planned %s", stageList(pb), stageList(pa))
+	}
+	rep, err := b.ex.Run(ctx, pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range rep.Stages {
+		if !o.Skipped {
+			t.Errorf("B redid stage %s", o.Stage)
+		}
+	}
+	// The next night is planned without train: the champion exists.
+	if p := b.plan(t, asOf.AddDate(0, 0, 1)); p.StageIndex(StageTrain) >= 0 {
+		t.Errorf("the next night trains again: %s", stageList(p))
+	}
+}

@@ -49,11 +49,30 @@ func NewPlan(cfg *Config, asOf time.Time, kind string) (*Plan, error) {
 // champion shared in the artifact store (Artifacts.PullModels), so every
 // machine plans a run the same way and scores with the same model. Without a
 // store it is NewPlan.
+//
+// A scoring run gets a train stage only while no champion exists, so the
+// night that trained the first champion would be planned without it by any
+// process planning it afterwards, and its later stages' inputs would no
+// longer match: NewSharedPlan keeps the train stage in a scoring run that
+// has a completed one.
 func NewSharedPlan(ctx context.Context, cfg *Config, arts Artifacts, asOf time.Time, kind string) (*Plan, error) {
 	if err := arts.PullModels(ctx, ModelsDir(cfg)); err != nil {
 		return nil, err
 	}
-	return NewPlan(cfg, asOf, kind)
+	p, err := NewPlan(cfg, asOf, kind)
+	if err != nil {
+		return nil, err
+	}
+	if i := p.StageIndex(StageScore); i >= 0 && p.StageIndex(StageTrain) < 0 {
+		m, err := arts.Manifest(ctx, arts.StageDir(p.RunID, StageTrain))
+		if err != nil {
+			return nil, err
+		}
+		if m != nil {
+			p.Stages = append(p.Stages[:i], append([]Stage{trainStage(cfg)}, p.Stages[i:]...)...)
+		}
+	}
+	return p, nil
 }
 
 // LedgerDatabase is where the ledger of cfg lives: schedule.database, or
