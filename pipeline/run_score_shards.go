@@ -269,18 +269,12 @@ func scoreShard(ctx context.Context, cfg *Config, rc *RunContext, cache *scoreSh
 	reasons := explainAt(aligned, model, art.Schema, idx, sc.Reasons, 0)
 	parallelChunks(len(idx), 0, func(lo, hi int) {
 		var r stores.RiskRow
-		var buf []byte
 		for k := lo; k < hi; k++ {
 			i := idx[k]
 			cols.row(i, &r)
 			r.Reasons = reasons[k]
 			part.Rows[k] = int32(i)
-			var ok bool
-			if buf, ok = reasonsJSON(buf[:0], r.Reasons); ok {
-				part.Reasons[k] = string(buf)
-			} else {
-				part.Reasons[k] = r.ReasonsJSON()
-			}
+			part.Reasons[k] = r.ReasonsJSON()
 			part.Hashes[k] = r.Hash()
 			reasons[k] = nil
 		}
