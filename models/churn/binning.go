@@ -107,17 +107,20 @@ func buildBins(col []float64, categorical bool, maxBins int, rng *rand.Rand) fea
 		return featureBins{NBins: 1}
 	}
 	slices.Sort(vals)
-	// distinct values and their counts
-	distinct := vals[:0:0]
-	counts := []int{}
+	nvals := len(vals)
+	// distinct values (compacted into vals itself) and their counts
+	counts := make([]int32, 0, min(nvals, 1024))
+	k := 0
 	for i, x := range vals {
-		if i == 0 || x != vals[i-1] {
-			distinct = append(distinct, x)
+		if i == 0 || x != vals[k-1] {
+			vals[k] = x
+			k++
 			counts = append(counts, 1)
 		} else {
 			counts[len(counts)-1]++
 		}
 	}
+	distinct := vals[:k]
 	var cuts []float64
 	if len(distinct) <= maxBins {
 		for i := 1; i < len(distinct); i++ {
@@ -125,13 +128,13 @@ func buildBins(col []float64, categorical bool, maxBins int, rng *rand.Rand) fea
 		}
 	} else {
 		// greedy equal-frequency bins; a heavy value gets a bin of its own
-		remaining := len(vals)
+		remaining := nvals
 		binsLeft := maxBins
 		acc := 0
 		for i := 0; i < len(distinct)-1 && binsLeft > 1; i++ {
-			acc += counts[i]
+			acc += int(counts[i])
 			target := float64(remaining) / float64(binsLeft)
-			if float64(acc) >= target || float64(acc+counts[i+1]) > 1.5*target && acc > 0 && float64(counts[i+1]) >= target {
+			if float64(acc) >= target || float64(acc+int(counts[i+1])) > 1.5*target && acc > 0 && float64(counts[i+1]) >= target {
 				cuts = append(cuts, midpoint(distinct[i], distinct[i+1]))
 				remaining -= acc
 				acc = 0
