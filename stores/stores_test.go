@@ -537,3 +537,52 @@ func TestPublishRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedPublishChangesNothing: a publish that fails part way (here a
+// duplicate customer, refused by the keys of risk_history and risk_current —
+// on Postgres by whichever connection meets it first) leaves the current
+// list, history, queue and publishes as they were, and the next publish
+// succeeds over its leftovers (on Postgres also a risk_current_next left by
+// a publish that died after building it).
+func TestFailedPublishChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	for name, db := range testStores(t) {
+		t.Run(name, func(t *testing.T) {
+			if _, err := db.Publish(ctx, PublishInput{Risk: makeRisk(1000, "run-1", "2026-11-01", 0), Policy: testPolicy()}); err != nil {
+				t.Fatal(err)
+			}
+			counts := func() (cur, hist, queue, pubs int) {
+				db.r.QueryRow(`SELECT COUNT(*) FROM risk_current`).Scan(&cur)
+				db.r.QueryRow(`SELECT COUNT(*) FROM risk_history`).Scan(&hist)
+				db.r.QueryRow(`SELECT COUNT(*) FROM intervention_queue`).Scan(&queue)
+				db.r.QueryRow(`SELECT COUNT(*) FROM publishes`).Scan(&pubs)
+				return
+			}
+			c0, h0, q0, p0 := counts()
+			bad := makeRisk(1000, "run-2", "2026-11-02", 0.3)
+			bad[999].CustomerID = bad[0].CustomerID
+			if _, err := db.Publish(ctx, PublishInput{Risk: bad, Policy: testPolicy()}); err == nil {
+				t.Fatal("a list with a duplicate customer was published")
+			}
+			if c, h, q, p := counts(); c != c0 || h != h0 || q != q0 || p != p0 {
+				t.Fatalf("after the failed publish: current %d→%d, history %d→%d, queue %d→%d, publishes %d→%d", c0, c, h0, h, q0, q, p0, p)
+			}
+			if n, runs := countCurrent(t, db); n != 1000 || runs != 1 {
+				t.Fatalf("risk_current has %d rows of %d runs", n, runs)
+			}
+			if db.dialect == Postgres { // a leftover of a publish that died after building it
+				if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS risk_current_next (LIKE risk_current INCLUDING DEFAULTS)`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.Publish(ctx, PublishInput{Risk: makeRisk(1000, "run-3", "2026-11-02", 0.3), Policy: testPolicy()}); err != nil {
+				t.Fatal(err)
+			}
+			var run string
+			db.r.QueryRow(`SELECT MIN(run_id) FROM risk_current`).Scan(&run)
+			if _, h, _, p := counts(); run != "run-3" || h != h0+1000 || p != p0+1 {
+				t.Fatalf("after the next publish: run %s, history %d, publishes %d", run, h, p)
+			}
+		})
+	}
+}
