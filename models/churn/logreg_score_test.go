@@ -178,3 +178,28 @@ func TestMaxMinFAreMathMaxMin(t *testing.T) {
 		}
 	}
 }
+
+// The Explainer's plan for logistic regressions must give Explain's bits.
+func TestLRExplainPlanIsExplain(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for trial := range 20 {
+		nf, n := 1+rng.IntN(6), 1+rng.IntN(200)
+		m, X := randomLogReg(rng, nf), randomColumns(rng, nf, n)
+		if trial%2 == 0 {
+			m.Cols = append(m.Cols, LRColumn{Feature: 0, Kind: "other", Log: true, Fill: 0.5, Mean: 0.1, Scale: 2, Coef: 0.7})
+		}
+		p := newLRExplainPlan(m)
+		got, want := make([]float64, nf), make([]float64, nf)
+		for i := range n {
+			gb, wb := p.explain(X, i, got), m.Explain(X, i, want)
+			for f := range got {
+				if math.Float64bits(got[f]) != math.Float64bits(want[f]) || gb != wb {
+					t.Fatalf("trial %d row %d feature %d: plan %v, Explain %v", trial, i, f, got[f], want[f])
+				}
+			}
+		}
+	}
+	if e := NewExplainer(&Calibrated{Base: randomLogReg(rng, 2)}, nil); e.lr == nil {
+		t.Fatal("a calibrated logistic regression explains without the plan")
+	}
+}

@@ -36,6 +36,7 @@ type Explainer struct {
 	index map[string]int
 	buf   []float64
 	ord   []int
+	lr    *lrExplainPlan // the model's Explain when it is a (calibrated) logistic regression
 }
 
 // NewExplainer prepares reasons for m's features described by info (same
@@ -55,13 +56,26 @@ func NewExplainer(m Model, info []FeatureInfo) *Explainer {
 		e.info[j] = f
 		e.index[n] = j
 	}
+	// Calibration does not change the contributions (Calibrated.Explain is
+	// its base's).
+	base := m
+	if c, ok := base.(*Calibrated); ok {
+		base = c.Base
+	}
+	if lr, ok := base.(*LogReg); ok {
+		e.lr = newLRExplainPlan(lr)
+	}
 	return e
 }
 
 // Reasons returns up to k features that raise row i's churn risk the most
 // (positive contributions only), largest first, with their plain words.
 func (e *Explainer) Reasons(X [][]float64, row, k int) []Reason {
-	e.m.Explain(X, row, e.buf)
+	if e.lr != nil {
+		e.lr.explain(X, row, e.buf)
+	} else {
+		e.m.Explain(X, row, e.buf)
+	}
 	var out []Reason
 	for _, j := range e.top(k) {
 		v := X[j][row]
