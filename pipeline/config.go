@@ -19,6 +19,10 @@ type Config struct {
 	// MaxBadRowShare fails extraction when quarantined rows exceed this share
 	// of a source's rows (default 0.01).
 	MaxBadRowShare *float64 `yaml:"max_bad_row_share,omitempty" json:"max_bad_row_share,omitempty"`
+	// ExtractMemory bounds the rows extract buffers in memory before it
+	// sorts and spills them as runs, e.g. 600MiB, 1GB (default 600MiB; the
+	// process stays within about this plus 300 MB).
+	ExtractMemory string `yaml:"extract_memory,omitempty" json:"extract_memory,omitempty"`
 	// Sources maps canonical table names to their sources.
 	Sources map[datasets.Table]datasets.Source `yaml:"sources" json:"sources"`
 	// Churn defines the label.
@@ -34,6 +38,8 @@ type Config struct {
 	// Schedule says when runs happen and where the ledger and job queue live (run_config.go).
 	Schedule ScheduleConfig `yaml:"schedule,omitempty" json:"schedule,omitempty"`
 
+	// extractMemory is ExtractMemory in bytes (0: the default).
+	extractMemory int64
 	// path is the config file's absolute path; relative paths resolve against its directory.
 	path string
 }

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/retainlab/retain/datasets"
@@ -121,6 +122,13 @@ func (c *Config) defaultsAndValidate() error {
 	if c.MaxBadRowShare != nil && (*c.MaxBadRowShare < 0 || *c.MaxBadRowShare > 1) {
 		return fmt.Errorf("max_bad_row_share: %g is not between 0 and 1 (0.01 means 1%%)", *c.MaxBadRowShare)
 	}
+	if c.ExtractMemory != "" {
+		n, err := ParseBytes(c.ExtractMemory)
+		if err != nil {
+			return fmt.Errorf("extract_memory: %w", err)
+		}
+		c.extractMemory = n
+	}
 	if len(c.Sources) == 0 {
 		return errors.New("sources: at least one table needs a source (e.g. sources.orders)")
 	}
@@ -164,4 +172,26 @@ func (c *Config) defaultsAndValidate() error {
 		}
 	}
 	return nil
+}
+
+// ParseBytes reads a size such as 600MiB, 1.5GB, 512KiB or 1048576 (bytes):
+// B, KB/MB/GB (powers of 1000) and KiB/MiB/GiB (powers of 1024), case
+// insensitive, spaces allowed before the unit. The size must be positive.
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := len(t)
+	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') && t[i-1] != '.' {
+		i--
+	}
+	num, unit := strings.TrimSpace(t[:i]), strings.ToLower(strings.TrimSpace(t[i:]))
+	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}[unit]
+	v, err := strconv.ParseFloat(num, 64)
+	if mult == 0 || err != nil || num == "" {
+		return 0, fmt.Errorf("%q is not a size (e.g. 600MiB, 1GB)", s)
+	}
+	b := v * mult
+	if !(b >= 1) || b > 1<<50 {
+		return 0, fmt.Errorf("%q is not a positive size below 1 PiB", s)
+	}
+	return int64(b), nil
 }

@@ -66,6 +66,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"filter without condition", strings.Replace(goodConfig, "        starts_with: C\n", "", 1), "sources.orders.filters[0]: set exactly one condition"},
 		{"share out of range", goodConfig + "max_bad_row_share: 5\n", "max_bad_row_share: 5 is not between 0 and 1"},
 		{"shards", goodConfig + "shards: -1\n", "shards: -1"},
+		{"extract memory", goodConfig + "extract_memory: plenty\n", `extract_memory: "plenty" is not a size`},
 		{"bad yaml", "data_dir: [\n", "retain.yaml"},
 		{"empty", "", "config is empty"},
 		{"watermark on csv", strings.Replace(goodConfig, "    time_zone:", "    watermark: id\n    time_zone:", 1), "sources.orders.watermark"},

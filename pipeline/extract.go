@@ -29,6 +29,7 @@ func Extract(ctx context.Context, cfg *Config, opts ExtractOptions) (*ExtractSum
 		DataDir:        cfg.DataDir,
 		Shards:         cfg.Shards,
 		MaxBadRowShare: cfg.MaxBadRowShare,
+		MemoryBudget:   cfg.extractMemory,
 		Sources:        cfg.Sources,
 		Force:          opts.Force,
 		Progress:       opts.Progress,

@@ -21,7 +21,8 @@ const (
 // change a run's output. The schedule section is left out (moving the
 // nightly time does not make a new run), and so is data_dir: it is where a
 // machine keeps its files, and machines sharing runs through an object store
-// may keep them in different places.
+// may keep them in different places; extract_memory only bounds memory (the
+// snapshot is the same bytes whatever the budget).
 func ConfigFingerprint(cfg *Config) (string, error) {
 	if cfg == nil {
 		return "00000000", nil
@@ -29,6 +30,7 @@ func ConfigFingerprint(cfg *Config) (string, error) {
 	cp := *cfg
 	cp.Schedule = ScheduleConfig{}
 	cp.DataDir = ""
+	cp.ExtractMemory = ""
 	b, err := json.Marshal(&cp)
 	if err != nil {
 		return "", fmt.Errorf("fingerprinting the config: %w", err)
