@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -149,23 +148,7 @@ func TestRealShardedRunThroughBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, l := newTestNode(t, ctx, t.TempDir(), testDSN, schema, Options{Plans: realPlans(cfg), InsertOnly: true})
-	var procs []*exec.Cmd
-	for i := 0; i < 2; i++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "RETAIN_TEST_CHILD=bucketworker", "RETAIN_TEST_ROOT="+root, "RETAIN_TEST_DSN="+testDSN,
-			"RETAIN_TEST_SCHEMA="+schema, "RETAIN_TEST_CONFIG="+cfgPath, "RETAIN_TEST_BUCKET="+bucket, fmt.Sprintf("RETAIN_TEST_ID=%d", i))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, cmd)
-	}
-	defer func() {
-		os.WriteFile(filepath.Join(root, "stop"), nil, 0o644)
-		for _, p := range procs {
-			p.Wait()
-		}
-	}()
+	defer startWorkers(t, 2, "bucketworker", root, schema, "RETAIN_TEST_CONFIG="+cfgPath, "RETAIN_TEST_BUCKET="+bucket)()
 	if _, err := n.EnqueueRun(ctx, realAsOf, pipeline.KindManual); err != nil {
 		t.Fatal(err)
 	}
@@ -246,23 +229,7 @@ func TestRealShardedRunOnTwoProcessesMatchesSingle(t *testing.T) {
 	// Four shards on two worker processes; this process only queues.
 	root := t.TempDir()
 	n, l := newTestNode(t, ctx, root, testDSN, schema, Options{Plans: realPlans(cfg), InsertOnly: true})
-	var procs []*exec.Cmd
-	for i := 0; i < 2; i++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "RETAIN_TEST_CHILD=realworker", "RETAIN_TEST_ROOT="+root, "RETAIN_TEST_DSN="+testDSN,
-			"RETAIN_TEST_SCHEMA="+schema, "RETAIN_TEST_CONFIG="+cfgPath, fmt.Sprintf("RETAIN_TEST_ID=%d", i))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, cmd)
-	}
-	defer func() {
-		os.WriteFile(filepath.Join(root, "stop"), nil, 0o644)
-		for _, p := range procs {
-			p.Wait()
-		}
-	}()
+	defer startWorkers(t, 2, "realworker", root, schema, "RETAIN_TEST_CONFIG="+cfgPath)()
 	if _, err := n.EnqueueRun(ctx, realAsOf, pipeline.KindManual); err != nil {
 		t.Fatal(err)
 	}

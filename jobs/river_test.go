@@ -256,23 +256,7 @@ func TestShardedOnTwoProcessesMatchesSingle(t *testing.T) {
 	}
 	// The test process only queues; two child processes work.
 	n, l := newTestNode(t, ctx, root, testDSN, schema, Options{Plans: toyPlans(root, 4, toyCrash{row: -1}, ""), InsertOnly: true})
-	var procs []*exec.Cmd
-	for i := 0; i < 2; i++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "RETAIN_TEST_CHILD=worker", "RETAIN_TEST_ROOT="+root, "RETAIN_TEST_DSN="+testDSN,
-			"RETAIN_TEST_SCHEMA="+schema, fmt.Sprintf("RETAIN_TEST_ID=%d", i))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, cmd)
-	}
-	defer func() {
-		os.WriteFile(filepath.Join(root, "stop"), nil, 0o644)
-		for _, p := range procs {
-			p.Wait()
-		}
-	}()
+	defer startWorkers(t, 2, "worker", root, schema)()
 	asOf, _ := pipeline.ParseAsOf("2026-11-30")
 	if _, err := n.EnqueueRun(ctx, asOf, pipeline.KindManual); err != nil {
 		t.Fatal(err)
@@ -289,4 +273,31 @@ func TestShardedOnTwoProcessesMatchesSingle(t *testing.T) {
 	if string(a) != string(b) || len(a) == 0 {
 		t.Fatal("risk lists differ between the single-machine and the 2-process sharded run")
 	}
+}
+
+// startWorkers starts n child test processes in the given RETAIN_TEST_CHILD
+// role (env adds to the common RETAIN_TEST_* variables; each child gets its
+// RETAIN_TEST_ID) and returns the function that stops them through root's
+// stop file and waits for them.
+func startWorkers(t *testing.T, n int, child, root, schema string, env ...string) (stop func()) {
+	t.Helper()
+	var procs []*exec.Cmd
+	stop = func() {
+		os.WriteFile(filepath.Join(root, "stop"), nil, 0o644)
+		for _, p := range procs {
+			p.Wait()
+		}
+	}
+	for i := 0; i < n; i++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(append(os.Environ(), "RETAIN_TEST_CHILD="+child, "RETAIN_TEST_ROOT="+root, "RETAIN_TEST_DSN="+testDSN,
+			"RETAIN_TEST_SCHEMA="+schema, fmt.Sprintf("RETAIN_TEST_ID=%d", i)), env...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			stop()
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+	}
+	return stop
 }
