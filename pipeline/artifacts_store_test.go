@@ -41,6 +41,21 @@ func newMachine(t *testing.T, cfgPath, dataDir, bucket string, now time.Time) *m
 	return &machine{cfg: cfg, ex: &Executor{Artifacts: arts, Now: func() time.Time { return now }, Parallel: 2}}
 }
 
+// prepareScore runs p's stages before the score stage (index i) and its
+// prepare step on m.
+func (m *machine) prepareScore(t *testing.T, p *Plan, i int) {
+	t.Helper()
+	ctx := context.Background()
+	for j := 0; j < i; j++ {
+		if _, err := m.ex.RunStage(ctx, p, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.ex.RunPrepare(ctx, p, i); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (m *machine) plan(t *testing.T, asOf time.Time) *Plan {
 	t.Helper()
 	p, err := NewSharedPlan(context.Background(), m.cfg, m.ex.Artifacts, asOf, KindManual)
@@ -129,14 +144,7 @@ func TestRunSharedThroughBucket(t *testing.T) {
 
 	pa := a.plan(t, asOf)
 	i := pa.StageIndex(StageScore)
-	for j := 0; j < i; j++ {
-		if _, err := a.ex.RunStage(ctx, pa, j); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := a.ex.RunPrepare(ctx, pa, i); err != nil {
-		t.Fatal(err)
-	}
+	a.prepareScore(t, pa, i)
 
 	pb := b.plan(t, asOf)
 	if pb.RunID != pa.RunID || pb.RunID != refPlan.RunID || stageList(pb) != stageList(pa) {
@@ -191,14 +199,7 @@ func TestRunSharedThroughBucket(t *testing.T) {
 	// shards 0 and 1, before shard 2's folder is published.
 	night2 := asOf.AddDate(0, 0, 1)
 	pa2 := a.plan(t, night2)
-	for j := 0; j < i; j++ {
-		if _, err := a.ex.RunStage(ctx, pa2, j); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := a.ex.RunPrepare(ctx, pa2, i); err != nil {
-		t.Fatal(err)
-	}
+	a.prepareScore(t, pa2, i)
 	pb2 := b.plan(t, night2)
 	b.ex.Crash = func(p string) {
 		if p == "before-commit:"+StageScore+"/2" {
