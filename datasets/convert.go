@@ -791,14 +791,7 @@ func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error
 		sb.appendRows(sc.sorted, a, min(a+runBlockRows, len(perm)), p.kinds, p.present)
 		sb.writeTo(w, p.kinds, p.present)
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("spill file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("spill file: %w", err)
-	}
-	return nil
+	return finishSpill(w, f)
 }
 
 // keep sorts b (rows of one shard) into an in-memory run.

@@ -597,6 +597,11 @@ func mergeToFile(runs []runSource, p *tablePlan, path string) error {
 		}
 		b.writeTo(w, p.kinds, p.present)
 	}
+	return finishSpill(w, f)
+}
+
+// finishSpill flushes a spill file's writer and closes the file.
+func finishSpill(w *bufio.Writer, f *os.File) error {
 	if err := w.Flush(); err != nil {
 		f.Close()
 		return fmt.Errorf("spill file: %w", err)
