@@ -117,11 +117,7 @@ func (c *scoreCols) summarize(out, runID string, asOf time.Time, model string) *
 func (c *scoreCols) writeParquet(ctx context.Context, path string, reasons, hashes []string, meta map[string]string) error {
 	const batch = 4096
 	return stores.WriteAtomic(path, func(w io.Writer) error {
-		opts := []parquet.WriterOption{parquet.Compression(&parquet.Zstd)}
-		for k, v := range meta {
-			opts = append(opts, parquet.KeyValueMetadata(k, v))
-		}
-		pw := parquet.NewGenericWriter[stores.RiskRecordParquet](w, opts...)
+		pw := parquet.NewGenericWriter[stores.RiskRecordParquet](w, stores.RiskWriterOptions(meta)...)
 		n := len(c.IDs)
 		asOf, scoredAt := epochDay(c.AsOf), c.ScoredAt.UTC()
 		opt := func(v []float64, i int) *float64 {

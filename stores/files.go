@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -124,11 +125,7 @@ func WriteRiskParquet(ctx context.Context, path string, rows []RiskRow, meta map
 // hash given (nil: computed per row).
 func writeRiskParquet(ctx context.Context, path string, rows []RiskRow, reasons, hashes []string, meta map[string]string) error {
 	return WriteAtomic(path, func(w io.Writer) error {
-		opts := []parquet.WriterOption{parquet.Compression(&parquet.Zstd)}
-		for k, v := range meta {
-			opts = append(opts, parquet.KeyValueMetadata(k, v))
-		}
-		pw := parquet.NewGenericWriter[RiskRecordParquet](w, opts...)
+		pw := parquet.NewGenericWriter[RiskRecordParquet](w, RiskWriterOptions(meta)...)
 		buf := make([]RiskRecordParquet, 0, 4096)
 		for lo := 0; lo < len(rows); lo += 4096 {
 			if err := ctx.Err(); err != nil {
@@ -150,6 +147,29 @@ func writeRiskParquet(ctx context.Context, path string, rows []RiskRow, reasons,
 		}
 		return pw.Close()
 	})
+}
+
+// RiskRowGroupRows is the row group size of risk list files. The writer
+// holds a row group's columns in memory until it is flushed: one group for
+// a million rows kept a second copy of the whole list (about 400 MB) alive
+// while the list was published.
+const RiskRowGroupRows = 64 << 10
+
+// RiskWriterOptions are the Parquet writer options of every risk list file
+// (scores.parquet and the exports): zstd, RiskRowGroupRows rows per row
+// group and meta as key-value metadata. Writers that must give the same
+// bytes use these.
+func RiskWriterOptions(meta map[string]string) []parquet.WriterOption {
+	opts := []parquet.WriterOption{parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(RiskRowGroupRows)}
+	keys := make([]string, 0, len(meta))
+	for k := range meta {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		opts = append(opts, parquet.KeyValueMetadata(k, meta[k]))
+	}
+	return opts
 }
 
 // ReadRiskParquet reads a scores.parquet (or risk export) back into rows.
@@ -204,16 +224,17 @@ func readRiskParquet(path string, decode bool) (rows []RiskRow, reasons []string
 		reasons = make([]string, 0, n)
 	}
 	buf := make([]RiskRecordParquet, 4096)
+	in := interner{}
 	for {
 		k, rerr := pr.Read(buf)
 		for j := range buf[:k] {
 			p := &buf[j]
 			i := len(rows)
-			rows = append(rows, RiskRow{CustomerID: p.CustomerID, AsOf: fromEpochDays(p.AsOf), ScoredAt: p.ScoredAt.UTC(), RunID: p.RunID,
-				ModelVersion: p.ModelVersion, ChurnProbability: p.ChurnProbability, RiskTier: p.RiskTier,
+			rows = append(rows, RiskRow{CustomerID: p.CustomerID, AsOf: fromEpochDays(p.AsOf), ScoredAt: p.ScoredAt.UTC(), RunID: in.get(p.RunID),
+				ModelVersion: in.get(p.ModelVersion), ChurnProbability: p.ChurnProbability, RiskTier: in.get(p.RiskTier),
 				ChurnPercentile: p.ChurnPercentile, PAlive: fromOpt(p.PAlive), ExpectedPurchases: fromOpt(p.ExpectedPurchases),
 				PredictedCLV: fromOpt(p.PredictedCLV), HistoricCLV: fromOpt(p.HistoricCLV), ValueAtRisk: fromOpt(p.ValueAtRisk),
-				Segment: p.Segment, ValueRiskCell: p.ValueRiskCell, ControlGroup: p.ControlGroup})
+				Segment: in.get(p.Segment), ValueRiskCell: in.get(p.ValueRiskCell), ControlGroup: p.ControlGroup})
 			r := &rows[i]
 			if p.ExpectedNextOrder != nil {
 				r.ExpectedNextOrder = fromEpochDays(*p.ExpectedNextOrder)
@@ -241,6 +262,24 @@ func readRiskParquet(path string, decode bool) (rows []RiskRow, reasons []string
 			return nil, nil, fmt.Errorf("reading %s: %w", path, rerr)
 		}
 	}
+}
+
+// interner shares one copy of each value of the list's low-cardinality
+// string columns (run, model version, tier, segment, value × risk cell): the
+// Parquet reader allocates a new string per row, and a million rows would
+// otherwise keep a million copies of each (about 130 MB live while
+// publishing).
+type interner map[string]string
+
+func (in interner) get(s string) string {
+	if v, ok := in[s]; ok {
+		return v
+	}
+	if len(in) >= 4096 { // not low-cardinality after all: keep as read
+		return s
+	}
+	in[s] = s
+	return s
 }
 
 func fmtF(v float64) string {

@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 // TestReadRiskListMatchesPrepare: publishing from scores.parquet (reasons
@@ -62,5 +65,48 @@ func TestReadRiskListMatchesPrepare(t *testing.T) {
 	}
 	if _, err := ReadRiskList(path); !IsBadInput(err) {
 		t.Fatalf("broken reasons JSON: %v", err)
+	}
+}
+
+// TestRiskFileRowGroupsAndInterning: a list longer than RiskRowGroupRows is
+// written in several row groups (the writer never holds the whole list) and
+// reads back whole; the low-cardinality columns read back share one string
+// per value, the customer ids do not.
+func TestRiskFileRowGroupsAndInterning(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "scores.parquet")
+	n := RiskRowGroupRows + 1000
+	rows := makeRisk(n, "run-g", "2026-11-01", 0)
+	if err := WriteRiskParquet(ctx, path, rows, map[string]string{"b": "2", "a": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := len(pf.RowGroups()); g != 2 {
+		t.Fatalf("%d row groups for %d rows, want 2", g, n)
+	}
+	list, err := ReadRiskList(path)
+	if err != nil || len(list.Rows) != n {
+		t.Fatalf("read %d rows, want %d: %v", len(list.Rows), n, err)
+	}
+	a, b := &list.Rows[0], &list.Rows[n-1]
+	if a.RunID != "run-g" || unsafe.StringData(a.RunID) != unsafe.StringData(b.RunID) {
+		t.Fatalf("run ids %q and %q are separate copies", a.RunID, b.RunID)
+	}
+	if a.ModelVersion == "" || unsafe.StringData(a.ModelVersion) != unsafe.StringData(b.ModelVersion) {
+		t.Fatal("model versions are separate copies")
+	}
+	for i := range list.Rows {
+		if list.Rows[i].CustomerID != rows[i].CustomerID || list.Rows[i].RiskTier != rows[i].RiskTier || list.Rows[i].Segment != rows[i].Segment {
+			t.Fatalf("row %d read back as %+v, want %+v", i, list.Rows[i], rows[i])
+		}
 	}
 }

@@ -8,12 +8,17 @@ import (
 	"time"
 )
 
-// publishCacheKiB is the SQLite page cache of the writer while it publishes.
-// A 1M-row publish dirties about 1.5 GB of pages (risk_current, history,
-// queue and their indexes); a 2 GiB cache holding them all was measured no
-// faster than 512 MiB (1M rows: 24.8/24.3 s against 23.9/21.6 s, idle
-// machine) and pushed the nightly run's peak memory past 6 GB.
-const publishCacheKiB = 512 << 10
+// publishCacheKiB is the SQLite page cache of the writer while it publishes
+// (allocated by the SQLite library, outside the Go heap and GOMEMLIMIT).
+// 64 MiB since 2026-12-04: `retain publish` of a 1M-row list peaked at
+// 2197 MiB RSS against 3010 MiB with 512 MiB (65.6 s against 60.7 s
+// wall); the stores bench with its 659k queue rows (alternated twice, load
+// 7–9) used 52.0/58.8 and 53.2/61.7 CPU-s for nights 1/2 against
+// 48.3/55.7 and 51.2/64.3 with 512 MiB, at 2.9 GB against 4.0 GB peak.
+// Rows go in key order, so the cache only needs the indexes' working set.
+// Before that, a 2 GiB cache was measured no faster than 512 MiB and pushed
+// the nightly run past 6 GB.
+const publishCacheKiB = 64 << 10
 
 // publishSQLite writes everything in one IMMEDIATE transaction: WAL readers
 // keep seeing the old list until commit. risk_current is emptied and refilled

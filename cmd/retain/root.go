@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
@@ -19,11 +20,21 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
-	// --cpuprofile writes a Go CPU profile of any command (go tool pprof FILE).
-	var cpuProfile string
+	// --cpuprofile writes a Go CPU profile of any command (go tool pprof FILE);
+	// --memprofile a heap profile at its end (go tool pprof -sample_index=alloc_space
+	// FILE shows what allocated most over the whole command).
+	var cpuProfile, memProfile string
 	var stopProfile func()
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file")
+	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write a heap profile (allocations over the whole command) to this file at its end")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if memProfile != "" {
+			f, err := os.Create(memProfile)
+			if err != nil {
+				return usagef("--memprofile: %v", err)
+			}
+			f.Close()
+		}
 		if cpuProfile == "" {
 			return nil
 		}
@@ -41,6 +52,11 @@ func newRootCmd() *cobra.Command {
 	root.PersistentPostRun = func(*cobra.Command, []string) {
 		if stopProfile != nil {
 			stopProfile()
+		}
+		if memProfile != "" {
+			if err := writeHeapProfile(memProfile); err != nil {
+				fmt.Fprintf(os.Stderr, "retain: --memprofile: %v\n", err)
+			}
 		}
 	}
 	root.AddCommand(
@@ -63,6 +79,21 @@ func newRootCmd() *cobra.Command {
 		newReportCmd(),
 	)
 	return root
+}
+
+// writeHeapProfile writes the heap profile after a last GC (so in-use figures
+// are current).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // printJSON writes one JSON summary object to stdout (the --json contract).
