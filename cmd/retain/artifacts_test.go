@@ -15,7 +15,8 @@ import (
 // nothing but the bucket and the source files: machine A trains the champion
 // (a retraining run shares it in the bucket) and runs `--until score.prep`;
 // machine B, with its own data_dir, works the four shards and then `retain
-// run` merges, publishes and writes the reports from its local copy. A's
+// run` merges, publishes and writes the reports from its local copy (and
+// copies them to the bucket's reports/<run-id>/). A's
 // `retain run` afterwards finds the whole run complete in the bucket.
 func TestRunThroughBucketFromTheCLI(t *testing.T) {
 	dir := t.TempDir()
@@ -89,6 +90,9 @@ func TestRunThroughBucketFromTheCLI(t *testing.T) {
 		filepath.Join(scratchB, "exports", "risk_current.csv"),
 		filepath.Join(scratchB, "reports", rep.RunID, "index.html"),
 		filepath.Join(bucket, "runs", rep.RunID, "publish", "manifest.json"),
+		// B's data_dir is scratch: the reports are kept with the runs too
+		filepath.Join(bucket, "reports", rep.RunID, "index.html"),
+		filepath.Join(bucket, "reports", rep.RunID, "retention", "report.html"),
 	} {
 		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", p, err)

@@ -33,6 +33,9 @@ type reportSummary struct {
 	Notebooks map[string]string `json:"notebooks"`
 	Exports   []reports.Export  `json:"exports"`
 	Notes     []string          `json:"notes,omitempty"`
+	// Uploaded is where the reports were copied when schedule.artifacts is
+	// an object store (reports/<run-id>/ there).
+	Uploaded string `json:"uploaded,omitempty"`
 }
 
 func newReportCmd() *cobra.Command {
@@ -204,6 +207,14 @@ func writeRunReports(ctx context.Context, cfg *pipeline.Config, id, out string, 
 		return nil, err
 	} else {
 		sum.Exports = append(sum.Exports, ex)
+	}
+	// with an object store the reports go where the runs are: a worker's
+	// data_dir may be scratch space
+	if sum.Uploaded, err = pipeline.PushReports(ctx, cfg, runID, out); err != nil {
+		return nil, err
+	}
+	if sum.Uploaded != "" {
+		logf("report: copied to %s", sum.Uploaded)
 	}
 	return sum, nil
 }
