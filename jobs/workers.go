@@ -119,6 +119,9 @@ func (n *node[TDriver, TTx]) advance(ctx context.Context, plan *pipeline.Plan, f
 		return err
 	}
 	n.report(ctx, plan)
+	// Retention (the config's retention: section) after publish and the
+	// reports; a failure is recorded and logged, never fails the job.
+	n.opts.Executor.PruneAfterRun(ctx, plan)
 	if plan.Kind == pipeline.KindNightly || plan.Kind == pipeline.KindRetrain {
 		if err := n.Tick(ctx); err != nil { // catch up the next missed night
 			n.opts.logf("warning: %v", err)

@@ -391,7 +391,8 @@ func (a Artifacts) PullModels(ctx context.Context, dir string) error {
 // RunScores is the local path of run runID's scores.parquet: under
 // schedule.artifacts' folder when that is a folder, and fetched from the
 // store into <data_dir>/runs/ when it is a store URL (another machine may
-// have scored the run).
+// have scored the run). A run whose artifacts retention removed is an error
+// saying so.
 func RunScores(ctx context.Context, cfg *Config, runID string) (string, error) {
 	arts, err := OpenArtifacts(ctx, cfg)
 	if err != nil {
@@ -408,5 +409,11 @@ func RunScores(ctx context.Context, cfg *Config, runID string) (string, error) {
 			}
 		}
 	}
-	return filepath.Join(dir, "scores.parquet"), nil
+	p := filepath.Join(dir, "scores.parquet")
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		if err := RunPruned(ctx, cfg, runID); err != nil {
+			return "", err
+		}
+	}
+	return p, nil
 }

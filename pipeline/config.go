@@ -37,6 +37,9 @@ type Config struct {
 	Policy stores.Policy `yaml:"policy,omitempty" json:"policy,omitempty"`
 	// Schedule says when runs happen and where the ledger and job queue live (run_config.go).
 	Schedule ScheduleConfig `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	// Retention says how many runs' artifacts and dated exports are kept
+	// (retention_config.go). Not part of the config fingerprint (json "-").
+	Retention RetentionConfig `yaml:"retention,omitempty" json:"-"`
 
 	// extractMemory is ExtractMemory in bytes (0: the default).
 	extractMemory int64

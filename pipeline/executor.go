@@ -238,6 +238,9 @@ func (e *Executor) stageInputs(ctx context.Context, p *Plan, i int) (string, err
 func (e *Executor) Run(ctx context.Context, p *Plan) (*RunReport, error) {
 	start := e.now()
 	rep := &RunReport{RunID: p.RunID, AsOf: p.AsOf.Format("2006-01-02"), Kind: p.Kind, Status: StatusRunning, Dir: e.Artifacts.RunDir(p.RunID)}
+	if err := e.checkPruned(ctx, p); err != nil {
+		return rep, err
+	}
 	if err := e.Artifacts.CleanTemp(p.RunID); err != nil {
 		return rep, err
 	}
@@ -359,6 +362,9 @@ func (e *Executor) RunStage(ctx context.Context, p *Plan, i int) ([]StageOutcome
 			return err
 		}
 		return &StageError{RunID: p.RunID, Stage: s.Name, Shard: -1, Err: err}
+	}
+	if err := e.checkPruned(ctx, p); err != nil {
+		return nil, stErr(err)
 	}
 	inputs, err := e.stageInputs(ctx, p, i)
 	if err != nil {
@@ -514,6 +520,9 @@ func (e *Executor) runParts(ctx context.Context, p *Plan, i int, inputs string) 
 // RunPart brings one shard of per-shard stage i to completion (skipped when
 // complete with the same inputs). Stages before i must be complete.
 func (e *Executor) RunPart(ctx context.Context, p *Plan, i, shard int) (StageOutcome, error) {
+	if err := e.checkPruned(ctx, p); err != nil {
+		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: p.Stages[i].Name, Shard: shard, Err: err}
+	}
 	inputs, err := e.stageInputs(ctx, p, i)
 	if err != nil {
 		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: p.Stages[i].Name, Shard: shard, Err: err}
@@ -526,6 +535,9 @@ func (e *Executor) RunPart(ctx context.Context, p *Plan, i, shard int) (StageOut
 // has none). Stages before i must be complete. Job workers run it before
 // fanning out; a shard needs it complete.
 func (e *Executor) RunPrepare(ctx context.Context, p *Plan, i int) (StageOutcome, error) {
+	if err := e.checkPruned(ctx, p); err != nil {
+		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: p.Stages[i].Name, Shard: -1, Err: err}
+	}
 	inputs, err := e.stageInputs(ctx, p, i)
 	if err != nil {
 		return StageOutcome{}, &StageError{RunID: p.RunID, Stage: p.Stages[i].Name, Shard: -1, Err: err}

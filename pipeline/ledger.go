@@ -41,17 +41,22 @@ const (
 
 // RunRecord is one row of the ledger, with its stages.
 type RunRecord struct {
-	RunID       string        `json:"run_id"`
-	AsOf        string        `json:"as_of"`
-	Kind        string        `json:"kind"`
-	ConfigFP    string        `json:"config_fingerprint"`
-	Status      string        `json:"status"`
-	Attempts    int           `json:"attempts"`
-	StartedAt   time.Time     `json:"started_at"`
-	FinishedAt  *time.Time    `json:"finished_at,omitempty"`
-	FailedStage string        `json:"failed_stage,omitempty"`
-	Error       string        `json:"error,omitempty"`
-	Host        string        `json:"host,omitempty"`
+	RunID       string     `json:"run_id"`
+	AsOf        string     `json:"as_of"`
+	Kind        string     `json:"kind"`
+	ConfigFP    string     `json:"config_fingerprint"`
+	Status      string     `json:"status"`
+	Attempts    int        `json:"attempts"`
+	StartedAt   time.Time  `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	FailedStage string     `json:"failed_stage,omitempty"`
+	Error       string     `json:"error,omitempty"`
+	Host        string     `json:"host,omitempty"`
+	// Pruned says the run's artifacts (runs/<run-id>/, locally and in the
+	// artifact store) were removed by retention; the row stays as history.
+	Pruned      bool          `json:"pruned"`
+	PrunedAt    *time.Time    `json:"pruned_at,omitempty"`
+	PrunedBytes int64         `json:"pruned_bytes,omitempty"`
 	Stages      []StageRecord `json:"stages,omitempty"`
 }
 
@@ -195,6 +200,11 @@ func (l *Ledger) migrate(ctx context.Context) error {
 			worker TEXT NOT NULL DEFAULT '',
 			done_at ` + ts + ` NOT NULL,
 			PRIMARY KEY (run_id, stage, shard))`,
+		// One row per run whose artifacts retention removed (ledger_prune.go).
+		`CREATE TABLE IF NOT EXISTS retain_run_prunes (
+			run_id TEXT PRIMARY KEY,
+			pruned_at ` + ts + ` NOT NULL,
+			bytes BIGINT NOT NULL DEFAULT 0)`,
 	}
 	if l.pg {
 		// Serialise concurrent first starts: CREATE TABLE IF NOT EXISTS races in Postgres.
@@ -373,26 +383,31 @@ func (l *Ledger) Runs(ctx context.Context, f RunsFilter) ([]RunRecord, error) {
 	}
 	where, args := []string{"1=1"}, []any{}
 	if f.AsOf != "" {
-		where, args = append(where, "as_of = ?"), append(args, f.AsOf)
+		where, args = append(where, "r.as_of = ?"), append(args, f.AsOf)
 	}
 	if f.Kind != "" {
-		where, args = append(where, "kind = ?"), append(args, f.Kind)
+		where, args = append(where, "r.kind = ?"), append(args, f.Kind)
 	}
 	args = append(args, f.Limit)
-	rows, err := l.conn.query(ctx, l.q(`SELECT run_id, as_of, kind, config_fp, status, attempts, started_at, finished_at, failed_stage, error, host
-		FROM retain_runs WHERE `+strings.Join(where, " AND ")+` ORDER BY as_of DESC, started_at DESC LIMIT ?`), args...)
+	rows, err := l.conn.query(ctx, l.q(`SELECT r.run_id, r.as_of, r.kind, r.config_fp, r.status, r.attempts, r.started_at, r.finished_at,
+			r.failed_stage, r.error, r.host, p.pruned_at, COALESCE(p.bytes, 0)
+		FROM retain_runs r LEFT JOIN retain_run_prunes p ON p.run_id = r.run_id
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY r.as_of DESC, r.started_at DESC LIMIT ?`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: listing runs: %w", err)
 	}
 	var out []RunRecord
 	for rows.Next() {
 		var r RunRecord
-		var fin nullTime
-		if err := rows.Scan(&r.RunID, &r.AsOf, &r.Kind, &r.ConfigFP, &r.Status, &r.Attempts, &r.StartedAt, &fin, &r.FailedStage, &r.Error, &r.Host); err != nil {
+		var fin, pruned nullTime
+		if err := rows.Scan(&r.RunID, &r.AsOf, &r.Kind, &r.ConfigFP, &r.Status, &r.Attempts, &r.StartedAt, &fin, &r.FailedStage, &r.Error, &r.Host,
+			&pruned, &r.PrunedBytes); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("ledger: listing runs: %w", err)
 		}
 		r.FinishedAt = fin.ptr()
+		r.PrunedAt = pruned.ptr()
+		r.Pruned = r.PrunedAt != nil
 		out = append(out, r)
 	}
 	rows.Close()

@@ -22,7 +22,8 @@ const (
 // nightly time does not make a new run), and so is data_dir: it is where a
 // machine keeps its files, and machines sharing runs through an object store
 // may keep them in different places; extract_memory only bounds memory (the
-// snapshot is the same bytes whatever the budget).
+// snapshot is the same bytes whatever the budget); retention only decides
+// what is deleted later.
 func ConfigFingerprint(cfg *Config) (string, error) {
 	if cfg == nil {
 		return "00000000", nil
@@ -31,6 +32,7 @@ func ConfigFingerprint(cfg *Config) (string, error) {
 	cp.Schedule = ScheduleConfig{}
 	cp.DataDir = ""
 	cp.ExtractMemory = ""
+	cp.Retention = RetentionConfig{} // json:"-" already; kept explicit
 	b, err := json.Marshal(&cp)
 	if err != nil {
 		return "", fmt.Errorf("fingerprinting the config: %w", err)

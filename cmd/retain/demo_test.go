@@ -13,7 +13,7 @@ import (
 // runRetain runs the CLI in-process and returns stdout and the exit status.
 func runRetain(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := newRootCmd()
+	cmd := newCLI()
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetArgs(args)

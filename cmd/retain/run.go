@@ -89,7 +89,11 @@ rerunning after a crash resumes from the first incomplete stage and never publis
 --stage S --shard I --shards N runs a single shard of a per-shard stage (a Kubernetes
 Indexed Job gives I in JOB_COMPLETION_INDEX); --until S stops after stage S, and
 --until S.prep after the prepare step of per-shard stage S (e.g. score.prep: the
-churn probabilities, tiers and CLV fitted over all customers, before the shards explain).`,
+churn probabilities, tiers and CLV fitted over all customers, before the shards explain).
+
+After a successful run, retention (the config's retention: section; default runs: 14,
+exports: 30) removes the runs/<run-id>/ folders (and store objects) of older runs and old
+dated export files; see retain prune. A run whose artifacts were removed is not run again.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			pr := newProgress()
@@ -169,6 +173,9 @@ churn probabilities, tiers and CLV fitted over all customers, before the shards 
 					pr.Printf("reports: %s", sum.Index)
 				}
 			}
+			// Retention (retention.runs, retention.exports) after publish
+			// and the reports; a failure is recorded and printed only.
+			env.ex.PruneAfterRun(ctx, plan)
 			return nil
 		},
 	}
@@ -269,7 +276,7 @@ func newRunsCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"runs": runs})
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tAS OF\tKIND\tSTATUS\tTRIES\tSTARTED\tSECONDS\tSTAGES\tERROR")
+			fmt.Fprintln(tw, "RUN\tAS OF\tKIND\tSTATUS\tTRIES\tSTARTED\tSECONDS\tARTIFACTS\tSTAGES\tERROR")
 			for _, r := range runs {
 				secs := "-"
 				if r.FinishedAt != nil {
@@ -292,8 +299,12 @@ func newRunsCmd() *cobra.Command {
 				if len(msg) > 80 {
 					msg = msg[:77] + "..."
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.RunID, r.AsOf, r.Kind, r.Status, r.Attempts,
-					r.StartedAt.Local().Format("2006-01-02 15:04"), secs, strings.Join(st, ", "), msg)
+				arts := "kept"
+				if r.Pruned {
+					arts = "pruned " + r.PrunedAt.Local().Format("2006-01-02")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.AsOf, r.Kind, r.Status, r.Attempts,
+					r.StartedAt.Local().Format("2006-01-02 15:04"), secs, arts, strings.Join(st, ", "), msg)
 			}
 			return tw.Flush()
 		},
@@ -383,6 +394,8 @@ func newBackfillCmd() *cobra.Command {
 					break
 				}
 				items = append(items, item{AsOf: d.Format("2006-01-02"), RunID: plan.RunID, Status: pipeline.StatusSucceeded})
+				// Retention after each night, so a long backfill does not fill the disk first.
+				env.ex.PruneAfterRun(ctx, plan)
 			}
 			if asJSON {
 				if err := printJSON(cmd.OutOrStdout(), map[string]any{"from": fromS, "to": toS, "runs": items}); err != nil {

@@ -172,3 +172,24 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 
 // IsNotExist reports whether err says an object is missing.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// List calls fn with the key and size of every object whose key starts with
+// prefix, in key order.
+func (b *Bucket) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	it := b.b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return b.wrap("listing", prefix, err)
+		}
+		if o.IsDir {
+			continue
+		}
+		if err := fn(o.Key, o.Size); err != nil {
+			return err
+		}
+	}
+}
