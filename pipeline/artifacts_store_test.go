@@ -249,6 +249,33 @@ func TestRunSharedThroughBucket(t *testing.T) {
 			t.Errorf("repeated run: %s was not skipped", o.Stage)
 		}
 	}
+
+	// A third night scored on A and published by a fresh machine D: D
+	// downloads the score stage, which publish reads, and nothing else (the
+	// features, the prep and the parts stay in the bucket).
+	night3 := asOf.AddDate(0, 0, 2)
+	pa3 := a.plan(t, night3)
+	for j := 0; j < pa3.StageIndex(StagePublish); j++ {
+		if _, err := a.ex.RunStage(ctx, pa3, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := newMachine(t, cfgPath, t.TempDir(), bucket, now)
+	pd3 := d.plan(t, night3)
+	if rep, err = d.ex.Run(ctx, pd3); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range rep.Stages {
+		if o.Skipped != (o.Stage != StagePublish) {
+			t.Errorf("machine D: %s skipped=%v", o.Stage, o.Skipped)
+		}
+	}
+	for stage, want := range map[string]bool{StageScore: true, StageFeatures: false, StageExtract: false, StageScore + ".prep": false, StageScore + ".parts": false} {
+		_, err := os.Stat(d.ex.Artifacts.StageDir(pd3.RunID, stage))
+		if got := err == nil; got != want {
+			t.Errorf("machine D has a local %s folder: %v, want %v", stage, got, want)
+		}
+	}
 }
 
 func stageList(p *Plan) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,10 @@ type Stage struct {
 	RunShard func(ctx context.Context, rc *RunContext, shard int, out string) (StageResult, error)
 	// Merge combines the completed parts (folders, in shard order) into out.
 	Merge func(ctx context.Context, rc *RunContext, parts []string, out string) (StageResult, error)
+	// Reads names the earlier stages of the run whose folders the stage
+	// reads; nil means every earlier stage. With runs in an object store a
+	// machine downloads only these before running the stage.
+	Reads []string
 	// Prepare, optional for a per-shard stage, writes into out what the
 	// shards read (rc.PrepDir), once, before they run: the executor publishes
 	// it as runs/<run-id>/<stage>.prep/ with a manifest, and the shards' and
@@ -393,8 +398,12 @@ func (e *Executor) RunStage(ctx context.Context, p *Plan, i int) ([]StageOutcome
 		}
 		return outs, err
 	}
-	if err := e.fetchEarlier(ctx, p, i); err != nil {
-		return fail(err)
+	// a per-shard stage's prepare and shards fetch what they read when they
+	// run; its merge reads only their folders
+	if !s.Sharded() {
+		if err := e.fetchEarlier(ctx, p, i); err != nil {
+			return fail(err)
+		}
 	}
 	var partDirs []string
 	partInputs := map[string]string{}
@@ -684,9 +693,14 @@ func (e *Executor) attempt(ctx context.Context, stage string, shard int, fn func
 }
 
 // fetchEarlier makes local copies of the folders of the stages before i
-// (when runs live in an object store; a no-op otherwise): what stage i reads.
+// that stage i reads (Stage.Reads; all of them when nil) when runs live in an
+// object store; a no-op otherwise.
 func (e *Executor) fetchEarlier(ctx context.Context, p *Plan, i int) error {
+	reads := p.Stages[i].Reads
 	for j := 0; j < i; j++ {
+		if reads != nil && !slices.Contains(reads, p.Stages[j].Name) {
+			continue
+		}
 		if err := e.Artifacts.Fetch(ctx, e.Artifacts.StageDir(p.RunID, p.Stages[j].Name)); err != nil {
 			return fmt.Errorf("fetching stage %s: %w", p.Stages[j].Name, err)
 		}

@@ -202,7 +202,7 @@ func ensureSnapshot(ctx context.Context, cfg *Config, rc *RunContext) error {
 }
 
 func featuresStage(cfg *Config) Stage {
-	return Stage{Name: StageFeatures, Version: "1",
+	return Stage{Name: StageFeatures, Version: "1", Reads: []string{StageExtract},
 		Run: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
 			if err := ensureSnapshot(ctx, cfg, rc); err != nil {
 				return StageResult{}, fmt.Errorf("features: %w", err)

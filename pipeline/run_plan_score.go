@@ -65,7 +65,7 @@ func shareFeatures(cfg *Config, src string) error {
 // and the merge (checked by the prep's nonce), so nothing is read back.
 func scoreStage(cfg *Config) Stage {
 	sh := &scoreShared{}
-	return Stage{Name: StageScore, Version: "2", Inputs: championInputs(cfg),
+	return Stage{Name: StageScore, Version: "2", Inputs: championInputs(cfg), Reads: []string{StageFeatures},
 		Prepare: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
 			n, err := scorePrepare(ctx, cfg, rc, sh, out)
 			return StageResult{Rows: int64(n)}, err
@@ -85,7 +85,7 @@ func scoreStage(cfg *Config) Stage {
 }
 
 func publishStage(cfg *Config) Stage {
-	return Stage{Name: StagePublish, Version: "1",
+	return Stage{Name: StagePublish, Version: "1", Reads: []string{StageScore},
 		Run: func(ctx context.Context, rc *RunContext, out string) (StageResult, error) {
 			sum, err := Publish(ctx, cfg, PublishOptions{Scores: filepath.Join(rc.StageDir(StageScore), "scores.parquet")})
 			if err != nil {
