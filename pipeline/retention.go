@@ -70,14 +70,16 @@ type PrunedRun struct {
 	Status string `json:"status"`
 	// AlreadyPruned: the ledger had it pruned; only a local copy (another
 	// machine's scratch folder) was left.
-	AlreadyPruned bool         `json:"already_pruned,omitempty"`
-	Local         string       `json:"local,omitempty"` // the run folder removed
-	LocalBytes    int64        `json:"local_bytes"`
-	Store         string       `json:"store,omitempty"` // the store prefix removed
-	StoreObjects  int          `json:"store_objects"`
-	StoreBytes    int64        `json:"store_bytes"`
-	Features      *PrunedFile  `json:"features,omitempty"` // <data_dir>/features/features-<as-of>.parquet
-	Files         []PrunedFile `json:"-"`
+	AlreadyPruned bool   `json:"already_pruned,omitempty"`
+	Local         string `json:"local,omitempty"` // the run folder removed
+	LocalBytes    int64  `json:"local_bytes"`
+	Store         string `json:"store,omitempty"` // the store prefix removed
+	StoreObjects  int    `json:"store_objects"`
+	StoreBytes    int64  `json:"store_bytes"`
+	// Features is <data_dir>/features/features-<as-of>.parquet: a hard link of
+	// the run's features file, so its bytes are counted in LocalBytes already.
+	Features *PrunedFile  `json:"features,omitempty"`
+	Files    []PrunedFile `json:"-"`
 }
 
 // PrunedFile is one file removed.
@@ -149,7 +151,7 @@ func Prune(ctx context.Context, cfg *Config, arts Artifacts, l *Ledger, o PruneO
 			}
 			pr, err := pruneRun(ctx, cfg, arts, r, o.DryRun)
 			if err == nil && !o.DryRun && !r.Pruned {
-				err = l.MarkPruned(ctx, r.RunID, pr.LocalBytes+pr.StoreBytes+featBytes(pr), now())
+				err = l.MarkPruned(ctx, r.RunID, pr.LocalBytes+pr.StoreBytes, now())
 			}
 			if err != nil {
 				fail(fmt.Errorf("pruning run %s: %w", r.RunID, err))
@@ -157,7 +159,7 @@ func Prune(ctx context.Context, cfg *Config, arts Artifacts, l *Ledger, o PruneO
 			if pr.Local == "" && pr.Store == "" && pr.Features == nil && r.Pruned {
 				continue // nothing left of it here
 			}
-			b := pr.LocalBytes + pr.StoreBytes + featBytes(pr)
+			b := pr.LocalBytes + pr.StoreBytes
 			rep.Bytes += b
 			rep.Runs = append(rep.Runs, pr)
 			logf("retention: %s run %s (as of %s, %s): %s", verb, r.RunID, r.AsOf, r.Status, HumanBytes(b))
@@ -175,13 +177,6 @@ func Prune(ctx context.Context, cfg *Config, arts Artifacts, l *Ledger, o PruneO
 		rep.Exports = append(rep.Exports, files...)
 	}
 	return rep, errors.Join(errs...)
-}
-
-func featBytes(p PrunedRun) int64 {
-	if p.Features == nil {
-		return 0
-	}
-	return p.Features.Bytes
 }
 
 // pruneCandidates splits the ledger's runs (newest first) into the runs to

@@ -84,11 +84,7 @@ func printPrune(cmd *cobra.Command, rep *pipeline.PruneReport) {
 			if r.Features != nil {
 				where += ", " + r.Features.Path
 			}
-			local := r.LocalBytes
-			if r.Features != nil {
-				local += r.Features.Bytes
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.AsOf, r.Status, pipeline.HumanBytes(local), pipeline.HumanBytes(r.StoreBytes), where)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.AsOf, r.Status, pipeline.HumanBytes(r.LocalBytes), pipeline.HumanBytes(r.StoreBytes), where)
 		}
 		tw.Flush()
 	}
