@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // runFolders lists the run ids that have files under root/runs (a data_dir
@@ -186,14 +189,41 @@ func TestRetentionKeepsTheNewestRuns(t *testing.T) {
 // kept whatever its date, a failed run within the kept window is kept (it can
 // be resumed), a failed run older than the window goes; a pruned failed run
 // can be run again from scratch, a pruned succeeded one cannot.
+// It runs on the SQLite ledger and on a Postgres one (skipped when Postgres
+// is not reachable at 127.0.0.1:5432).
 func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		root := t.TempDir()
+		l, err := OpenLedger(context.Background(), LedgerPath(root), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		retentionUnfinished(t, root, l)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		ctx := context.Background()
+		dsn := "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Skipf("Postgres not reachable: %v", err)
+		}
+		schema := fmt.Sprintf("retain_retention_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+		defer func() {
+			conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+			conn.Close(context.Background())
+		}()
+		l, err := OpenLedger(ctx, dsn, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		retentionUnfinished(t, t.TempDir(), l)
+	})
+}
+
+func retentionUnfinished(t *testing.T, root string, l *Ledger) {
 	ctx := context.Background()
-	root := t.TempDir()
-	l, err := OpenLedger(ctx, LedgerPath(root), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	ex := &Executor{Artifacts: Artifacts{Root: root}, Ledger: l, Backoff: time.Millisecond}
 	cfg := &Config{DataDir: root, Retention: RetentionConfig{Runs: "2", Exports: "off"}}
 	var n atomic.Int32
@@ -246,6 +276,16 @@ func TestRetentionKeepsUnfinishedRuns(t *testing.T) {
 	want := []string{plan(3).RunID, plan(4).RunID, plan(5).RunID, plan(6).RunID}
 	if got := runFolders(t, root); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("runs/: %v, want %v", got, want)
+	}
+	runs, err := l.Runs(ctx, RunsFilter{})
+	if err != nil || len(runs) != 6 {
+		t.Fatalf("ledger: %d runs, %v", len(runs), err)
+	}
+	for _, r := range runs {
+		wantPruned := r.AsOf <= "2026-11-02"
+		if r.Pruned != wantPruned || (wantPruned && (r.PrunedAt == nil || r.PrunedBytes == 0)) {
+			t.Errorf("ledger %s (%s): pruned=%v at %v, %d bytes; want pruned=%v", r.AsOf, r.Status, r.Pruned, r.PrunedAt, r.PrunedBytes, wantPruned)
+		}
 	}
 	// The pruned failed night is fixed and run again: from scratch.
 	if _, err := ex.Run(ctx, plan(2)); err != nil {
