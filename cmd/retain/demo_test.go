@@ -13,7 +13,7 @@ import (
 // runRetain runs the CLI in-process and returns stdout and the exit status.
 func runRetain(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := newCLI()
+	cmd := newRootCmd()
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetArgs(args)

@@ -11,24 +11,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/spf13/cobra"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newCLI().ExecuteContext(ctx)
+	err := newRootCmd().ExecuteContext(ctx)
 	stop()
 	os.Exit(exitStatus(err))
-}
-
-// newCLI is the root command with every command. prune is added here while
-// root.go's command list is being edited elsewhere; it belongs in
-// newRootCmd's AddCommand list (then newCLI is newRootCmd).
-func newCLI() *cobra.Command {
-	root := newRootCmd()
-	root.AddCommand(newPruneCmd())
-	return root
 }
 
 // exitCoder is implemented by errors that choose their exit status; any

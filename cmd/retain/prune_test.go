@@ -15,7 +15,7 @@ import (
 
 // retainErr runs the CLI in-process and returns stdout, the error and the exit status.
 func retainErr(args ...string) (string, error, int) {
-	cmd := newCLI()
+	cmd := newRootCmd()
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetArgs(args)

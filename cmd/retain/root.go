@@ -77,6 +77,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newTokensCmd(),
 		newReportCmd(),
+		newPruneCmd(),
 	)
 	return root
 }
