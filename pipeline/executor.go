@@ -190,6 +190,11 @@ type StageOutcome struct {
 	Duration time.Duration `json:"-"`
 	Seconds  float64       `json:"seconds"`
 	Dir      string        `json:"dir"`
+	// PeakRSSMiB is the process's peak resident memory while the stage ran
+	// (for a per-shard stage: prepare, the shards this process ran and the
+	// merge together), on the stage's own outcome; omitted where the
+	// platform does not say (Linux does).
+	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
 }
 
 // RunReport summarises a run.
@@ -283,7 +288,11 @@ func (e *Executor) Run(ctx context.Context, p *Plan) (*RunReport, error) {
 				return rep, err
 			}
 		}
+		measured := resetPeakRSS()
 		outs, err := e.RunStage(ctx, p, i)
+		if k := len(outs) - 1; measured && k >= 0 && outs[k].Shard == nil && outs[k].Stage == p.Stages[i].Name && !outs[k].Skipped {
+			outs[k].PeakRSSMiB = peakRSSMiB()
+		}
 		rep.Stages = append(rep.Stages, outs...)
 		if err != nil {
 			rep.Status, rep.Error, rep.Stage = StatusFailed, err.Error(), p.Stages[i].Name
