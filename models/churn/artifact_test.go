@@ -195,6 +195,28 @@ func TestReasonPhrases(t *testing.T) {
 		{FeatureInfo{Name: "clv_expected_purchases", Kind: "numeric"}, 1.02, "about 1 order expected in the coming horizon"},
 		{FeatureInfo{Name: "clv_p_alive", Kind: "numeric", Meaning: "BG/NBD probability (null without orders)"}, math.NaN(), "BG/NBD probability: not recorded"},
 		{FeatureInfo{Name: "overdue_ratio", Kind: "numeric"}, 2.5, "2.5× overdue against the usual gap between orders"},
+		{FeatureInfo{Name: "days_since_sub_end", Kind: "numeric"}, 3.4, "subscription ended 3.4 days ago"},
+		{FeatureInfo{Name: "sub_failed_payments", Kind: "numeric"}, 2, "2 failed payments on ended subscriptions"},
+		{FeatureInfo{Name: "sub_failed_payments", Kind: "numeric"}, 0, "no failed payments on ended subscriptions"},
+		{FeatureInfo{Name: "sub_ended_count", Kind: "numeric"}, 1, "a subscription has ended"},
+		{FeatureInfo{Name: "sub_active", Kind: "numeric"}, 0, "no active subscription"},
+		{FeatureInfo{Name: "events_login_90d", Kind: "numeric", Window: "90d"}, 0, `no "login" events in the last 90 days`},
+		{FeatureInfo{Name: "events_login_30d", Kind: "numeric", Window: "30d"}, 1, `1 "login" event in the last 30 days`},
+		{FeatureInfo{Name: "events_page_view_30d", Kind: "numeric", Window: "30d"}, 12, `12 "page_view" events in the last 30 days`},
+		{FeatureInfo{Name: "events_90d", Kind: "numeric", Window: "90d"}, 4, "4 engagement events in the last 90 days"},
+		{FeatureInfo{Name: "days_since_last_event", Kind: "numeric"}, 72.8, "no activity for 72.8 days"},
+		{FeatureInfo{Name: "trend_events_30d", Kind: "numeric", Window: "60d"}, -5, "5 fewer events in the last 30 days than in the 30 days before"},
+		{FeatureInfo{Name: "event_active_days_30d", Kind: "numeric", Window: "30d"}, 0, "not active on any day of the last 30"},
+		{FeatureInfo{Name: "tickets_unresolved", Kind: "numeric"}, 1, "1 open support ticket"},
+		{FeatureInfo{Name: "tickets_spike_30d", Kind: "numeric", Window: "120d"}, 2.5, "2.5 more tickets in the last 30 days than in an average month before"},
+		{FeatureInfo{Name: "nps_last", Kind: "numeric"}, 1, "latest NPS answer 1 of 10"},
+		{FeatureInfo{Name: "nps_change", Kind: "numeric"}, -4, "NPS fell by 4 since the answer before"},
+		{FeatureInfo{Name: "days_since_last_survey", Kind: "numeric"}, 115, "last survey answer 115 days ago"},
+		{FeatureInfo{Name: "aov_90d", Kind: "numeric", Window: "90d"}, 42.5, "average order value 42.5 in the last 90 days"},
+		{FeatureInfo{Name: "tenure_days", Kind: "numeric"}, 400, "customer for 400 days"},
+		// anything else keeps the registry's words
+		{FeatureInfo{Name: "sub_plan_x", Kind: "numeric", Meaning: "something new"}, 2, "something new: 2"},
+		{FeatureInfo{Name: "events_x", Kind: "numeric", Window: "lifetime", Meaning: "x events"}, 2, "x events: 2"},
 	}
 	for _, tc := range tests {
 		e := NewExplainer(fixedModel{names: []string{tc.info.Name}, contrib: []float64{1}}, []FeatureInfo{tc.info})

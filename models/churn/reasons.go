@@ -189,7 +189,123 @@ func (e *Explainer) phrase(X [][]float64, row, j int) string {
 	case strings.HasSuffix(n, "_share") && v >= 0 && v <= 1:
 		return words(f) + ": " + num(100*v) + "%"
 	}
+	if p, ok := otherPhrase(n, f.Window, v); ok {
+		return p
+	}
 	return words(f) + ": " + num(v)
+}
+
+// otherPhrase words the subscription, engagement, support, survey and
+// tenure features of the registry (features/registry.go), including the
+// per-type event counts events_<type>_<window>.
+func otherPhrase(n, window string, v float64) (string, bool) {
+	switch n {
+	case "tenure_days":
+		return "customer for " + plural(v, "day"), true
+	case "days_since_signup":
+		return "signed up " + plural(v, "day") + " ago", true
+	case "monetary_lifetime":
+		return "spent " + num(v) + " in total", true
+	case "aov_lifetime":
+		return "average order value " + num(v), true
+	case "returns_count":
+		return plural(v, "order") + " returned or cancelled", true
+	case "distinct_products":
+		return plural(v, "different product") + " bought", true
+	case "sub_active":
+		if v == 0 {
+			return "no active subscription", true
+		}
+		return "subscription active", true
+	case "days_since_sub_end":
+		return "subscription ended " + plural(v, "day") + " ago", true
+	case "sub_ended_count":
+		if v == 1 {
+			return "a subscription has ended", true
+		}
+		return plural(v, "subscription") + " ended", true
+	case "sub_failed_payments":
+		if v == 0 {
+			return "no failed payments on ended subscriptions", true
+		}
+		return plural(v, "failed payment") + " on ended subscriptions", true
+	case "sub_count":
+		return plural(v, "subscription") + " so far", true
+	case "sub_mrr":
+		return "monthly plan value " + num(v), true
+	case "sub_months_active":
+		return plural(v, "month") + " subscribed in total", true
+	case "sub_current_months":
+		return "current subscription " + plural(v, "month") + " old", true
+	case "sub_downgrades":
+		return plural(v, "downgrade"), true
+	case "sub_upgrades":
+		return plural(v, "upgrade"), true
+	case "days_since_last_event":
+		return "no activity for " + plural(v, "day"), true
+	case "events_lifetime":
+		return plural(v, "engagement event") + " in total", true
+	case "trend_events_30d":
+		return trendWords(v, "event", "events", "in the last 30 days than in the 30 days before"), true
+	case "event_active_days_30d":
+		if v == 0 {
+			return "not active on any day of the last 30", true
+		}
+		return "active on " + plural(v, "day") + " of the last 30", true
+	case "tickets_lifetime":
+		return plural(v, "support ticket") + " in total", true
+	case "tickets_unresolved":
+		return plural(v, "open support ticket"), true
+	case "tickets_unresolved_urgent":
+		return plural(v, "open urgent ticket"), true
+	case "tickets_spike_30d":
+		return trendWords(v, "ticket", "tickets", "in the last 30 days than in an average month before"), true
+	case "days_since_last_ticket":
+		return "last support ticket " + plural(v, "day") + " ago", true
+	case "ticket_resolution_days_mean":
+		return "support tickets took " + plural(v, "day") + " to resolve on average", true
+	case "nps_last":
+		return "latest NPS answer " + num(v) + " of 10", true
+	case "csat_last":
+		return "latest satisfaction score " + num(v) + " of 5", true
+	case "ces_last":
+		return "latest effort score " + num(v) + " of 7", true
+	case "nps_change", "csat_change", "ces_change":
+		what := map[string]string{"nps_change": "NPS", "csat_change": "satisfaction score", "ces_change": "effort score"}[n]
+		switch {
+		case v < 0:
+			return what + " fell by " + num(-v) + " since the answer before", true
+		case v > 0:
+			return what + " rose by " + num(v) + " since the answer before", true
+		}
+		return what + " unchanged since the answer before", true
+	case "days_since_last_survey":
+		return "last survey answer " + plural(v, "day") + " ago", true
+	case "surveys_lifetime":
+		return plural(v, "survey answer") + " so far", true
+	}
+	if window == "" || window == "lifetime" {
+		return "", false
+	}
+	in := " in the last " + windowWords(window)
+	switch {
+	case n == "events_30d" || n == "events_90d":
+		return plural(v, "engagement event") + in, true
+	case n == "tickets_30d" || n == "tickets_90d":
+		return plural(v, "support ticket") + in, true
+	case strings.HasPrefix(n, "aov_"):
+		return "average order value " + num(v) + in, true
+	case strings.HasPrefix(n, "events_") && strings.HasSuffix(n, "_"+window):
+		typ := strings.TrimSuffix(strings.TrimPrefix(n, "events_"), "_"+window)
+		if typ == "" {
+			return "", false
+		}
+		if v == 0 {
+			return "no \"" + typ + "\" events" + in, true
+		}
+		return plural(v, "\""+typ+"\" event") + in, true
+	}
+	return "", false
 }
 
 func words(f FeatureInfo) string {
