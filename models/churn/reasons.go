@@ -156,7 +156,7 @@ func (e *Explainer) phrase(X [][]float64, row, j int) string {
 	}
 	switch {
 	case n == "recency_days":
-		s := "no order for " + plural(v, "day")
+		s := "no order for " + dayWords(v)
 		if g := e.value(X, row, "gap_mean_days"); g > 0 && v/g >= 1.5 {
 			s += ", " + num(v/g) + "× the usual gap"
 		}
@@ -168,11 +168,11 @@ func (e *Explainer) phrase(X [][]float64, row, j int) string {
 	case n == "overdue_ratio":
 		return num(v) + "× overdue against the usual gap between orders"
 	case n == "days_since_first_order":
-		return "first order " + plural(v, "day") + " ago"
+		return "first order " + dayWords(v) + " ago"
 	case n == "gap_mean_days":
-		return "usually " + plural(v, "day") + " between orders"
+		return "usually " + dayWords(v) + " between orders"
 	case n == "gap_last_days":
-		return plural(v, "day") + " between the last two orders"
+		return dayWords(v) + " between the last two orders"
 	case n == "frequency_lifetime":
 		return plural(v, "order") + " in total"
 	case strings.HasPrefix(n, "frequency_") && f.Window != "":
@@ -201,9 +201,9 @@ func (e *Explainer) phrase(X [][]float64, row, j int) string {
 func otherPhrase(n, window string, v float64) (string, bool) {
 	switch n {
 	case "tenure_days":
-		return "customer for " + plural(v, "day"), true
+		return "customer for " + dayWords(v), true
 	case "days_since_signup":
-		return "signed up " + plural(v, "day") + " ago", true
+		return "signed up " + dayWords(v) + " ago", true
 	case "monetary_lifetime":
 		return "spent " + num(v) + " in total", true
 	case "aov_lifetime":
@@ -218,7 +218,7 @@ func otherPhrase(n, window string, v float64) (string, bool) {
 		}
 		return "subscription active", true
 	case "days_since_sub_end":
-		return "subscription ended " + plural(v, "day") + " ago", true
+		return "subscription ended " + dayWords(v) + " ago", true
 	case "sub_ended_count":
 		if v == 1 {
 			return "a subscription has ended", true
@@ -242,7 +242,7 @@ func otherPhrase(n, window string, v float64) (string, bool) {
 	case "sub_upgrades":
 		return plural(v, "upgrade"), true
 	case "days_since_last_event":
-		return "no activity for " + plural(v, "day"), true
+		return "no activity for " + dayWords(v), true
 	case "events_lifetime":
 		return plural(v, "engagement event") + " in total", true
 	case "trend_events_30d":
@@ -251,7 +251,7 @@ func otherPhrase(n, window string, v float64) (string, bool) {
 		if v == 0 {
 			return "not active on any day of the last 30", true
 		}
-		return "active on " + plural(v, "day") + " of the last 30", true
+		return "active on " + dayWords(v) + " of the last 30", true
 	case "tickets_lifetime":
 		return plural(v, "support ticket") + " in total", true
 	case "tickets_unresolved":
@@ -261,9 +261,9 @@ func otherPhrase(n, window string, v float64) (string, bool) {
 	case "tickets_spike_30d":
 		return trendWords(v, "ticket", "tickets", "in the last 30 days than in an average month before"), true
 	case "days_since_last_ticket":
-		return "last support ticket " + plural(v, "day") + " ago", true
+		return "last support ticket " + dayWords(v) + " ago", true
 	case "ticket_resolution_days_mean":
-		return "support tickets took " + plural(v, "day") + " to resolve on average", true
+		return "support tickets took " + dayWords(v) + " to resolve on average", true
 	case "nps_last":
 		return "latest NPS answer " + num(v) + " of 10", true
 	case "csat_last":
@@ -280,7 +280,7 @@ func otherPhrase(n, window string, v float64) (string, bool) {
 		}
 		return what + " unchanged since the answer before", true
 	case "days_since_last_survey":
-		return "last survey answer " + plural(v, "day") + " ago", true
+		return "last survey answer " + dayWords(v) + " ago", true
 	case "surveys_lifetime":
 		return plural(v, "survey answer") + " so far", true
 	}
@@ -319,6 +319,15 @@ func words(f FeatureInfo) string {
 		return m
 	}
 	return strings.ReplaceAll(f.Name, "_", " ")
+}
+
+// dayWords words a day count for people: whole days ("3 days"; the
+// features count fractional days), "less than a day" below one.
+func dayWords(v float64) string {
+	if v < 1 && v >= 0 {
+		return "less than a day"
+	}
+	return plural(math.Round(v), "day")
 }
 
 func windowWords(w string) string {
