@@ -91,5 +91,14 @@ func printPrune(cmd *cobra.Command, rep *pipeline.PruneReport) {
 	for _, f := range rep.Exports {
 		fmt.Fprintf(w, "%s %s (%s)\n", verb, f.Path, pipeline.HumanBytes(f.Bytes))
 	}
-	fmt.Fprintf(w, "%s %d runs and %d export files: %s (%d runs kept)\n", verb, len(rep.Runs), len(rep.Exports), pipeline.HumanBytes(rep.Bytes), rep.KeptRuns)
+	fmt.Fprintf(w, "%s %s and %s: %s (%s kept)\n", verb, count(len(rep.Runs), "run"), count(len(rep.Exports), "export file"),
+		pipeline.HumanBytes(rep.Bytes), count(rep.KeptRuns, "run"))
+}
+
+// count is "1 run", "2 runs".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
