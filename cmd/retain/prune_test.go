@@ -77,7 +77,7 @@ func TestPruneCommand(t *testing.T) {
 		t.Fatalf("--dry-run removed the run: %v", err)
 	}
 	out, err, code = retainErr("prune", "--config", cfgPath)
-	if code != 0 || !strings.Contains(out, ids[0]) || !strings.Contains(out, "removed 1 runs") {
+	if code != 0 || !strings.Contains(out, ids[0]) || !strings.Contains(out, "removed 1 run and 0 export files") {
 		t.Fatalf("prune: exit %d %v: %s", code, err, out)
 	}
 	if _, err := os.Stat(oldest); !os.IsNotExist(err) {
