@@ -292,6 +292,9 @@ func (e *Executor) Run(ctx context.Context, p *Plan) (*RunReport, error) {
 		outs, err := e.RunStage(ctx, p, i)
 		if k := len(outs) - 1; measured && k >= 0 && outs[k].Shard == nil && outs[k].Stage == p.Stages[i].Name && !outs[k].Skipped {
 			outs[k].PeakRSSMiB = peakRSSMiB()
+			if outs[k].PeakRSSMiB > 0 {
+				e.logf("  %-9s peak memory %.0f MiB", outs[k].Stage, outs[k].PeakRSSMiB)
+			}
 		}
 		rep.Stages = append(rep.Stages, outs...)
 		if err != nil {
