@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +225,36 @@ func TestReasonPhrases(t *testing.T) {
 		e := NewExplainer(fixedModel{names: []string{tc.info.Name}, contrib: []float64{1}}, []FeatureInfo{tc.info})
 		if got := e.phrase([][]float64{{tc.v}}, 0, 0); got != tc.want {
 			t.Errorf("%s = %v: %q, want %q", tc.info.Name, tc.v, got, tc.want)
+		}
+	}
+}
+
+// TestReasonsSkipTheSameFact: a reason that repeats one already given
+// (a subscription has ended, after "subscription ended 3 days ago") is
+// skipped and the next one takes its place; without the first, it stays.
+func TestReasonsSkipTheSameFact(t *testing.T) {
+	names := []string{"days_since_sub_end", "sub_ended_count", "nps_last", "recency_days", "overdue_ratio"}
+	info := make([]FeatureInfo, len(names))
+	for j, n := range names {
+		info[j] = FeatureInfo{Name: n, Kind: "numeric"}
+	}
+	X := [][]float64{{3.4}, {1}, {2}, {40}, {2.5}}
+	tests := []struct {
+		contrib []float64
+		want    []string
+	}{
+		{[]float64{5, 4, 3, 2, 1}, []string{"days_since_sub_end", "nps_last", "recency_days"}},
+		{[]float64{-1, 4, 3, 2, 1}, []string{"sub_ended_count", "nps_last", "recency_days"}},
+		{[]float64{0, 0, 0, 2, 3}, []string{"overdue_ratio", "recency_days"}}, // only after
+	}
+	for _, tc := range tests {
+		got := NewExplainer(fixedModel{names: names, contrib: tc.contrib}, info).Reasons(X, 0, 3)
+		var feats []string
+		for _, r := range got {
+			feats = append(feats, r.Feature)
+		}
+		if !slices.Equal(feats, tc.want) {
+			t.Errorf("contributions %v: reasons %v, want %v", tc.contrib, feats, tc.want)
 		}
 	}
 }

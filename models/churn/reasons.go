@@ -77,11 +77,47 @@ func (e *Explainer) Reasons(X [][]float64, row, k int) []Reason {
 		e.m.Explain(X, row, e.buf)
 	}
 	var out []Reason
-	for _, j := range e.top(k) {
-		v := X[j][row]
-		out = append(out, Reason{Feature: e.info[j].Name, Value: v, Contribution: e.buf[j], Text: e.phrase(X, row, j)})
+	for _, j := range e.top(k + sameFactSkips) {
+		if len(out) == k {
+			break
+		}
+		name := e.info[j].Name
+		if saidBy(out, sameFact(name)) {
+			continue
+		}
+		out = append(out, Reason{Feature: name, Value: X[j][row], Contribution: e.buf[j], Text: e.phrase(X, row, j)})
 	}
 	return out
+}
+
+// sameFact names, for a feature, the features whose reason already says
+// what its own would ("a subscription has ended" after "subscription ended
+// 3 days ago"; "2.5× overdue" after "no order for 142 days, 3× the usual
+// gap"): a reason is skipped when one of these is already given, and the
+// next one takes its place. At most sameFactSkips reasons are skipped.
+func sameFact(name string) []string {
+	switch name {
+	case "sub_ended_count", "sub_active":
+		return []string{"days_since_sub_end"}
+	case "overdue_ratio":
+		return []string{"recency_days"}
+	case "days_since_first_order":
+		return []string{"tenure_days"}
+	case "tenure_days":
+		return []string{"days_since_first_order"}
+	}
+	return nil
+}
+
+const sameFactSkips = 3
+
+func saidBy(out []Reason, features []string) bool {
+	for _, r := range out {
+		if slices.Contains(features, r.Feature) {
+			return true
+		}
+	}
+	return false
 }
 
 // top returns the features of the (up to) k largest positive contributions
