@@ -247,6 +247,25 @@ func TestReasonsSkipTheSameFact(t *testing.T) {
 		{[]float64{-1, 4, 3, 2, 1}, []string{"sub_ended_count", "nps_last", "recency_days"}},
 		{[]float64{0, 0, 0, 2, 3}, []string{"overdue_ratio", "recency_days"}}, // only after
 	}
+	// a zero count over a window inside a longer one already said to be zero
+	wn := []string{"events_login_90d", "events_login_30d", "frequency_90d", "frequency_30d", "events_30d", "events_90d"}
+	winfo := make([]FeatureInfo, len(wn))
+	for j, n := range wn {
+		winfo[j] = FeatureInfo{Name: n, Kind: "numeric", Window: n[strings.LastIndexByte(n, '_')+1:]}
+	}
+	WX := [][]float64{{0}, {0}, {0}, {0}, {0}, {0}}
+	var wgot []string
+	for _, r := range NewExplainer(fixedModel{names: wn, contrib: []float64{6, 5, 4, 3, 2, 1}}, winfo).Reasons(WX, 0, 4) {
+		wgot = append(wgot, r.Text)
+	}
+	wwant := []string{`no "login" events in the last 90 days`, "0 orders in the last 90 days", "0 engagement events in the last 30 days", "0 engagement events in the last 90 days"}
+	if !slices.Equal(wgot, wwant) {
+		t.Errorf("window reasons %q, want %q", wgot, wwant)
+	}
+	WX[1][0] = 2 // not zero: it says something new
+	if rs := NewExplainer(fixedModel{names: wn, contrib: []float64{6, 5, 4, 3, 2, 1}}, winfo).Reasons(WX, 0, 2); len(rs) != 2 || rs[1].Feature != "events_login_30d" {
+		t.Errorf("non-zero 30-day count: %+v", rs)
+	}
 	for _, tc := range tests {
 		got := NewExplainer(fixedModel{names: names, contrib: tc.contrib}, info).Reasons(X, 0, 3)
 		var feats []string

@@ -81,11 +81,11 @@ func (e *Explainer) Reasons(X [][]float64, row, k int) []Reason {
 		if len(out) == k {
 			break
 		}
-		name := e.info[j].Name
-		if saidBy(out, sameFact(name)) {
+		name, v := e.info[j].Name, X[j][row]
+		if saidBy(out, sameFact(name)) || (v == 0 && zeroInWiderWindow(out, name)) {
 			continue
 		}
-		out = append(out, Reason{Feature: name, Value: X[j][row], Contribution: e.buf[j], Text: e.phrase(X, row, j)})
+		out = append(out, Reason{Feature: name, Value: v, Contribution: e.buf[j], Text: e.phrase(X, row, j)})
 	}
 	return out
 }
@@ -110,6 +110,41 @@ func sameFact(name string) []string {
 }
 
 const sameFactSkips = 3
+
+// zeroInWiderWindow reports whether a count that is 0 in name's window
+// (frequency_30d, events_login_30d, …) is already said by a reason giving 0
+// for the same count over a longer window ("0 orders in the last 90 days"
+// says there were none in the last 30).
+func zeroInWiderWindow(out []Reason, name string) bool {
+	stem, d, ok := countWindow(name)
+	if !ok {
+		return false
+	}
+	for _, r := range out {
+		if s, w, ok := countWindow(r.Feature); ok && s == stem && w > d && r.Value == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// countWindow splits the windowed counts frequency_<N>d, events_<N>d and
+// events_<type>_<N>d into their stem and N.
+func countWindow(name string) (string, int, bool) {
+	i := strings.LastIndexByte(name, '_')
+	if i < 0 || !strings.HasSuffix(name, "d") {
+		return "", 0, false
+	}
+	stem := name[:i]
+	if stem != "frequency" && !strings.HasPrefix(stem, "events") {
+		return "", 0, false
+	}
+	d, err := strconv.Atoi(name[i+1 : len(name)-1])
+	if err != nil || d <= 0 {
+		return "", 0, false
+	}
+	return stem, d, true
+}
 
 func saidBy(out []Reason, features []string) bool {
 	for _, r := range out {
