@@ -45,14 +45,34 @@ func newMachine(t *testing.T, cfgPath, dataDir, bucket string, now time.Time) *m
 // prepare step on m.
 func (m *machine) prepareScore(t *testing.T, p *Plan, i int) {
 	t.Helper()
-	ctx := context.Background()
+	m.runBefore(t, p, i)
+	if _, err := m.ex.RunPrepare(context.Background(), p, i); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runBefore runs p's stages before stage i on m.
+func (m *machine) runBefore(t *testing.T, p *Plan, i int) {
+	t.Helper()
 	for j := 0; j < i; j++ {
-		if _, err := m.ex.RunStage(ctx, p, j); err != nil {
+		if _, err := m.ex.RunStage(context.Background(), p, j); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := m.ex.RunPrepare(ctx, p, i); err != nil {
+}
+
+// runSkipped runs p on m and fails the test for every stage that was not
+// skipped (what: which run, for the message).
+func (m *machine) runSkipped(t *testing.T, p *Plan, what string) {
+	t.Helper()
+	rep, err := m.ex.Run(context.Background(), p)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range rep.Stages {
+		if !o.Skipped {
+			t.Errorf("%s: %s was not skipped", what, o.Stage)
+		}
 	}
 }
 
@@ -185,15 +205,7 @@ func TestRunSharedThroughBucket(t *testing.T) {
 		}
 	}
 	// A run again (any machine) finds everything complete in the bucket.
-	rep, err := a.ex.Run(ctx, pa)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range rep.Stages {
-		if !o.Skipped {
-			t.Errorf("rerun on A: %s was not skipped", o.Stage)
-		}
-	}
+	a.runSkipped(t, pa, "rerun on A")
 
 	// The next night: A prepares, B crashes in shard 2 after finishing
 	// shards 0 and 1, before shard 2's folder is published.
@@ -218,7 +230,7 @@ func TestRunSharedThroughBucket(t *testing.T) {
 	// A third machine with an empty scratch folder resumes the night.
 	c := newMachine(t, cfgPath, t.TempDir(), bucket, now)
 	pc2 := c.plan(t, night2)
-	rep, err = c.ex.Run(ctx, pc2)
+	rep, err := c.ex.Run(ctx, pc2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,26 +252,14 @@ func TestRunSharedThroughBucket(t *testing.T) {
 		t.Errorf("the resumed night is not complete in the bucket: %v", err)
 	}
 	// Run again: nothing to do, publish is not repeated.
-	rep, err = c.ex.Run(ctx, pc2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range rep.Stages {
-		if !o.Skipped {
-			t.Errorf("repeated run: %s was not skipped", o.Stage)
-		}
-	}
+	c.runSkipped(t, pc2, "repeated run")
 
 	// A third night scored on A and published by a fresh machine D: D
 	// downloads the score stage, which publish reads, and nothing else (the
 	// features, the prep and the parts stay in the bucket).
 	night3 := asOf.AddDate(0, 0, 2)
 	pa3 := a.plan(t, night3)
-	for j := 0; j < pa3.StageIndex(StagePublish); j++ {
-		if _, err := a.ex.RunStage(ctx, pa3, j); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a.runBefore(t, pa3, pa3.StageIndex(StagePublish))
 	d := newMachine(t, cfgPath, t.TempDir(), bucket, now)
 	pd3 := d.plan(t, night3)
 	if rep, err = d.ex.Run(ctx, pd3); err != nil {
@@ -508,15 +508,7 @@ func TestFirstChampionNightPlannedAlike(t *testing.T) {
 	if stageList(pb) != stageList(pa) {
 		t.Fatalf("machine B plans %s, A planned %s", stageList(pb), stageList(pa))
 	}
-	rep, err := b.ex.Run(ctx, pb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range rep.Stages {
-		if !o.Skipped {
-			t.Errorf("B redid stage %s", o.Stage)
-		}
-	}
+	b.runSkipped(t, pb, "machine B")
 	// The next night is planned without train: the champion exists.
 	if p := b.plan(t, asOf.AddDate(0, 0, 1)); p.StageIndex(StageTrain) >= 0 {
 		t.Errorf("the next night trains again: %s", stageList(p))

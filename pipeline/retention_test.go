@@ -150,15 +150,7 @@ func TestRetentionKeepsTheNewestRuns(t *testing.T) {
 
 	// A kept night run again: nothing to do.
 	p := m.plan(t, last.AddDate(0, 0, -1))
-	rep, err := m.ex.Run(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range rep.Stages {
-		if !o.Skipped {
-			t.Errorf("rerun of a kept night: %s was not skipped", o.Stage)
-		}
-	}
+	m.runSkipped(t, p, "rerun of a kept night")
 	// A pruned night: refused (bad input), nothing recreated; its scores too.
 	p = m.plan(t, last.AddDate(0, 0, -3))
 	_, err = m.ex.Run(ctx, p)

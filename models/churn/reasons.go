@@ -342,7 +342,13 @@ func otherPhrase(n, window string, v float64) (string, bool) {
 	case "ces_last":
 		return "latest effort score " + num(v) + " of 7", true
 	case "nps_change", "csat_change", "ces_change":
-		what := map[string]string{"nps_change": "NPS", "csat_change": "satisfaction score", "ces_change": "effort score"}[n]
+		what := "NPS"
+		switch n {
+		case "csat_change":
+			what = "satisfaction score"
+		case "ces_change":
+			what = "effort score"
+		}
 		switch {
 		case v < 0:
 			return what + " fell by " + num(-v) + " since the answer before", true
