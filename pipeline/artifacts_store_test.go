@@ -29,7 +29,10 @@ func newMachine(t *testing.T, cfgPath, dataDir, bucket string, now time.Time) *m
 	if dataDir != "" {
 		cfg.DataDir = dataDir
 	}
-	cfg.Schedule.Artifacts = "file://" + filepath.ToSlash(bucket)
+	cfg.Schedule.Artifacts = bucket
+	if !strings.Contains(bucket, "://") {
+		cfg.Schedule.Artifacts = "file://" + filepath.ToSlash(bucket)
+	}
 	arts, err := OpenArtifacts(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
