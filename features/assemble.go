@@ -3,62 +3,95 @@ package features
 import (
 	"math"
 	"sort"
+	"sync"
 	"time"
 )
 
-// assemble stacks the shards' blocks (cutoff-major, then shard order),
-// replaces shard-local category codes by codes into the sorted names used
-// in the output, picks each family's most used categories and decides which
-// labels are observable.
-func assemble(spec *buildSpec, outs []*shardOut, horizon time.Duration) *Frame {
+// assemble closes the gaps between the shards' rows in dst (cutoff-major,
+// then shard order), replaces shard-local category codes by codes into the
+// sorted names used in the output, adds the families (the most used
+// categories) and decides which labels are observable.
+func assemble(spec *buildSpec, outs []*shardOut, dst *frameDst, workers int, horizon time.Duration) *Frame {
 	lay := spec.lay
 	maxTime := int64(math.MinInt64)
-	rows := 0
 	for _, o := range outs {
 		maxTime = max(maxTime, o.maxTime)
-		for _, b := range o.blocks {
-			rows += len(b.ids)
-		}
 	}
 	f := &Frame{Horizon: horizon, Kind: spec.kind}
 	if maxTime != math.MinInt64 {
 		f.ObservedUntil = time.UnixMicro(maxTime).UTC()
 	}
-	f.IDs = make([]string, 0, rows)
-	f.Cutoffs = make([]time.Time, 0, rows)
-	f.Labels = make([]float64, 0, rows)
+	// Rows of (cutoff k, shard s) move down from their reserved start to
+	// right after the rows before them; a move never overwrites rows not
+	// yet moved (each starts at or before its reserved range).
+	type move struct{ from, to, n int }
+	var moves []move
+	rows := 0
+	for k := range spec.cutoffs {
+		for s, o := range outs {
+			n := o.blocks[k].n
+			if from := k*dst.total + dst.start[s]; from != rows && n > 0 {
+				moves = append(moves, move{from, rows, n})
+			}
+			rows += n
+		}
+	}
+	compact := func(col []float64) []float64 {
+		for _, m := range moves {
+			copy(col[m.to:m.to+m.n], col[m.from:m.from+m.n])
+		}
+		return col[:rows:rows]
+	}
+	// Fixed columns, in parallel: move, then recode the categorical ones.
+	f.X = make([][]float64, lay.nFixed)
+	defs := make([]Def, lay.nFixed)
+	var wg sync.WaitGroup
+	next := make(chan int, lay.nFixed)
+	for j := 0; j < lay.nFixed; j++ {
+		next <- j
+	}
+	close(next)
+	for w := 0; w < max(workers, 1); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				col := compact(dst.x[j])
+				dst.x[j] = nil
+				def := lay.defs[j]
+				if def.Kind == Categorical {
+					def.Categories = recode(spec, outs, j, col)
+				}
+				f.X[j], defs[j] = col, def
+			}
+		}()
+	}
+	for _, m := range moves {
+		copy(dst.ids[m.to:m.to+m.n], dst.ids[m.from:m.from+m.n])
+	}
+	f.IDs = dst.ids[:rows:rows]
+	clear(dst.ids[rows:])
+	f.Labels = compact(dst.labels)
+	f.Cutoffs = make([]time.Time, rows)
+	pos := 0
 	for k, D := range spec.cutoffs {
 		observed := maxTime != math.MinInt64 && D+spec.horizon <= maxTime
 		cd := time.UnixMicro(D).UTC()
 		for _, o := range outs {
-			b := &o.blocks[k]
-			f.IDs = append(f.IDs, b.ids...)
-			for _, l := range b.labels {
-				f.Cutoffs = append(f.Cutoffs, cd)
-				if observed {
-					f.Labels = append(f.Labels, l)
-				} else {
-					f.Labels = append(f.Labels, math.NaN())
+			n := o.blocks[k].n
+			for i := pos; i < pos+n; i++ {
+				f.Cutoffs[i] = cd
+				if !observed {
+					f.Labels[i] = math.NaN()
 				}
 			}
+			pos += n
 		}
 	}
-	// Fixed columns.
-	for j := 0; j < lay.nFixed; j++ {
-		def := lay.defs[j]
-		col := make([]float64, 0, rows)
-		for k := range spec.cutoffs {
-			for _, o := range outs {
-				col = append(col, o.blocks[k].fixed[j]...)
-				o.blocks[k].fixed[j] = nil
-			}
-		}
-		if def.Kind == Categorical {
-			def.Categories = recode(spec, outs, j, col)
-		}
+	wg.Wait()
+	for _, def := range defs {
 		f.Names = append(f.Names, def.Name)
 		f.Registry = append(f.Registry, def)
-		f.X = append(f.X, col)
 	}
 	// Families: categories used by at least one row, the most used first.
 	for fi := range lay.fams {
@@ -106,7 +139,7 @@ func assemble(spec *buildSpec, outs []*shardOut, horizon time.Duration) *Frame {
 							// This shard never saw the category: the count is a
 							// true 0, a share is 0 when the row knows any
 							// channel and null otherwise.
-							n := len(b.ids)
+							n := b.n
 							for i := 0; i < n; i++ {
 								v := 0.0
 								if fi == famChannels && math.IsNaN(f.X[lay.base[fam.table]+oDistinctChannels][len(col)]) {
@@ -141,27 +174,39 @@ func indexOf(names []string, s string) int {
 // recode maps column j's shard-local codes to codes into the sorted names of
 // the categories that occur in the output, and returns those names.
 func recode(spec *buildSpec, outs []*shardOut, j int, col []float64) []string {
-	used := map[string]bool{}
-	pos := 0
 	type span struct {
 		o    *shardOut
 		a, b int
 	}
 	var spans []span
+	used := make([][]bool, len(outs)) // per shard: local code used
+	for s, o := range outs {
+		used[s] = make([]bool, len(o.catNames[j]))
+	}
+	pos := 0
 	for k := range spec.cutoffs {
-		for _, o := range outs {
-			n := len(o.blocks[k].ids)
+		for s, o := range outs {
+			n := o.blocks[k].n
 			spans = append(spans, span{o, pos, pos + n})
+			u := used[s]
 			for _, v := range col[pos : pos+n] {
 				if v == v {
-					used[o.catNames[j][int(v)]] = true
+					u[int(v)] = true
 				}
 			}
 			pos += n
 		}
 	}
-	names := make([]string, 0, len(used))
-	for n := range used {
+	set := map[string]bool{}
+	for s, o := range outs {
+		for c, ok := range used[s] {
+			if ok {
+				set[o.catNames[j][c]] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(set))
+	for n := range set {
 		names = append(names, n)
 	}
 	sort.Strings(names)

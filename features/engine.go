@@ -174,8 +174,26 @@ func Build(ctx context.Context, dir string, opts Options) (*Frame, error) {
 		horizon:  int64(opts.Churn.HorizonDuration() / time.Microsecond),
 		lookback: int64(opts.Churn.LookbackDuration() / time.Microsecond),
 	}
-	outs := make([]*shardOut, shards)
+	// The label table's customers bound the rows a shard can give (one per
+	// customer and cutoff): read their ids first, so the frame's columns are
+	// allocated once and every shard writes its rows straight into its
+	// reserved range of them (assemble closes the gaps).
+	pre := make([]*labelIDs, shards)
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for s := 0; s < shards; s++ {
+		g.Go(func() error {
+			var err error
+			pre[s], err = readLabelIDs(gctx, &spec, labelTable, s)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	dst := newFrameDst(lay.nFixed, len(cut), pre)
+	outs := make([]*shardOut, shards)
+	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	var mu sync.Mutex
 	done := 0
@@ -185,7 +203,8 @@ func Build(ctx context.Context, dir string, opts Options) (*Frame, error) {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			o, err := buildShard(gctx, &spec, s, pool)
+			o, err := buildShard(gctx, &spec, s, pool, pre[s], dst)
+			pre[s] = nil
 			if err != nil {
 				return err
 			}
@@ -202,7 +221,70 @@ func Build(ctx context.Context, dir string, opts Options) (*Frame, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return assemble(&spec, outs, opts.Churn.HorizonDuration()), nil
+	return assemble(&spec, outs, dst, workers, opts.Churn.HorizonDuration()), nil
+}
+
+// labelIDs are the customer ids and runs of one shard of the label table
+// (nil ids when the shard has no such file).
+type labelIDs struct {
+	ids  strCol
+	runs []int32
+}
+
+func (p *labelIDs) customers() int {
+	if p == nil || len(p.runs) == 0 {
+		return 0
+	}
+	return len(p.runs) - 1
+}
+
+func readLabelIDs(ctx context.Context, spec *buildSpec, t datasets.Table, s int) (*labelIDs, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := datasets.ShardPath(spec.dir, t, s)
+	if _, err := os.Stat(p); err != nil {
+		return nil, nil // a shard with no rows of this table
+	}
+	r, err := openShard(p)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out := &labelIDs{}
+	if out.ids, out.runs, err = r.idRuns("customer_id", out.ids, out.runs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// frameDst is the frame's fixed columns, ids and labels, allocated before
+// the shards run: rows of cutoff k and shard s go from
+// k*total+start[s] on, at most bound[s] of them.
+type frameDst struct {
+	total  int
+	start  []int
+	bound  []int
+	x      [][]float64
+	ids    []string
+	labels []float64
+}
+
+func newFrameDst(nFixed, cutoffs int, pre []*labelIDs) *frameDst {
+	d := &frameDst{start: make([]int, len(pre)), bound: make([]int, len(pre))}
+	for s, p := range pre {
+		d.start[s] = d.total
+		d.bound[s] = p.customers()
+		d.total += d.bound[s]
+	}
+	n := cutoffs * d.total
+	d.x = make([][]float64, nFixed)
+	for j := range d.x {
+		d.x[j] = make([]float64, n)
+	}
+	d.ids = make([]string, n)
+	d.labels = make([]float64, n)
+	return d
 }
 
 type buildSpec struct {
@@ -215,12 +297,11 @@ type buildSpec struct {
 	lookback int64
 }
 
-// block is the output of one shard for one cutoff.
+// block is the output of one shard for one cutoff besides its rows in the
+// frameDst.
 type block struct {
-	ids    []string
-	fixed  [][]float64   // nFixed columns
-	fam    [][][]float64 // per family: per (local category × sub) column
-	labels []float64     // 0/1 before observability is known
+	n   int           // rows
+	fam [][][]float64 // per family: per (local category × sub) column
 }
 
 // shardOut is one shard's output.
@@ -240,10 +321,12 @@ type tableCols struct {
 	t []int64 // the table's time column
 }
 
-func (tc *tableCols) load(ctx context.Context, r *shardReader, t datasets.Table) error {
+func (tc *tableCols) load(ctx context.Context, r *shardReader, t datasets.Table, pre *labelIDs) error {
 	var err error
 	tc.n = r.rows
-	if tc.ids, tc.runs, err = r.idRuns("customer_id", tc.ids, tc.runs); err != nil {
+	if pre != nil {
+		tc.ids, tc.runs = pre.ids, pre.runs
+	} else if tc.ids, tc.runs, err = r.idRuns("customer_id", tc.ids, tc.runs); err != nil {
 		return err
 	}
 	if tc.t, err = r.times(datasets.Specs[t].TimeCol, tc.t); err != nil {
@@ -331,6 +414,11 @@ type worker struct {
 	row                  []float64
 	famRow               [famN][]float64
 
+	// pre holds the ids and runs of the shard's preTable (the label table),
+	// read before the build.
+	pre      *labelIDs
+	preTable datasets.Table
+
 	// keep holds the column buffers of the previous shard for reuse.
 	keep struct {
 		ord *ordersCols
@@ -413,7 +501,11 @@ func loadTable[T any, PT interface {
 		*keep = new(T)
 	}
 	x := *keep
-	if err := x.base().load(ctx, r, t); err != nil {
+	var pre *labelIDs
+	if t == w.preTable {
+		pre = w.pre
+	}
+	if err := x.base().load(ctx, r, t, pre); err != nil {
 		return nil, err
 	}
 	c := &colLoader{ctx: ctx, r: r}
@@ -491,7 +583,7 @@ func (w *worker) load(ctx context.Context, s int) error {
 	return nil
 }
 
-func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker) (*shardOut, error) {
+func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, pre *labelIDs, dst *frameDst) (*shardOut, error) {
 	var w *worker
 	select {
 	case w = <-pool:
@@ -504,7 +596,13 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker) 
 		default:
 		}
 	}()
-	if err := w.load(ctx, s); err != nil {
+	w.pre, w.preTable = pre, datasets.Orders
+	if spec.kind == KindSubscriptions {
+		w.preTable = datasets.Subscriptions
+	}
+	err := w.load(ctx, s)
+	w.pre = nil
+	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -533,25 +631,14 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker) 
 		famWidth[f] = len(out.famNames[f]) * len(lay.fams[f].subs)
 		w.famRow[f] = make([]float64, famWidth[f])
 	}
-	// Expected rows: customers in the label table.
-	est := 0
-	if spec.kind == KindSubscriptions {
-		est = w.sub.nRuns()
-	} else if w.ord != nil {
-		est = w.ord.nRuns()
-	}
+	// Rows: at most one per customer of the label table.
+	bound := dst.bound[s]
 	for k := range out.blocks {
 		b := &out.blocks[k]
-		b.ids = make([]string, 0, est)
-		b.labels = make([]float64, 0, est)
-		b.fixed = make([][]float64, lay.nFixed)
-		for j := range b.fixed {
-			b.fixed[j] = make([]float64, 0, est)
-		}
 		for f := range famWidth {
 			b.fam = append(b.fam, make([][]float64, famWidth[f]))
 			for j := range b.fam[f] {
-				b.fam[f][j] = make([]float64, 0, est)
+				b.fam[f][j] = make([]float64, 0, bound)
 			}
 		}
 	}
@@ -651,10 +738,15 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker) 
 				id = string(minID)
 			}
 			b := &out.blocks[k]
-			b.ids = append(b.ids, id)
-			b.labels = append(b.labels, label)
+			if b.n == bound {
+				return nil, fmt.Errorf("features: shard %d has more rows at one cutoff than the %d customers of its label table", s, bound)
+			}
+			at := k*dst.total + dst.start[s] + b.n
+			b.n++
+			dst.ids[at] = id
+			dst.labels[at] = label
 			for j, v := range w.row {
-				b.fixed[j] = append(b.fixed[j], v)
+				dst.x[j][at] = v
 			}
 			for f := range b.fam {
 				for j, v := range w.famRow[f] {
