@@ -10,13 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // writeChunk is the number of rows per Arrow record (and Parquet row group)
@@ -425,7 +418,6 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 		return res, err
 	}
 	defer m.close()
-	schema := p.spec.ArrowSchema()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return res, fmt.Errorf("snapshot folder: %w", err)
 	}
@@ -441,13 +433,11 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	props := parquet.NewWriterProperties(append(dictionaryProps(p.spec),
-		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithCompressionLevel(1),
-		parquet.WithMaxRowGroupLength(writeChunk),
-		parquet.WithCreatedBy("retain extract"),
-	)...)
-	fw, err := pqarrow.NewFileWriter(schema, bw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	meta, err := arrowSchemaMeta(p.spec)
+	if err != nil {
+		return res, fmt.Errorf("shard file %s: %w", path, err)
+	}
+	fw, err := newPQWriter(bw, p.spec, meta)
 	if err != nil {
 		return res, fmt.Errorf("shard file %s: %w", path, err)
 	}
@@ -461,34 +451,20 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 	dedup := p.table == Customers
 	seg, out := newBlock(len(p.cols)), newBlock(len(p.cols))
 	var ident, lead, starts []int32
-	arrs := make([]arrow.Array, len(p.cols))
-	var g gatherBufs
 	wrote := false
 	// writeOut writes out's first n rows as one row group
 	writeOut := func(n int) error {
-		for k, c := range p.spec.Columns {
-			var src *colBuf
-			if outPresent[k] {
-				src = &out.cols[k]
-			}
-			arrs[k] = g.prefix(k, c, src, n)
-			if k == p.timeIdx && src != nil {
-				for r := 0; r < n; r++ {
-					if !src.null[r] {
-						v := src.i[r]
-						res.minT = min(res.minT, v)
-						res.maxT = max(res.maxT, v)
-					}
+		if k := p.timeIdx; k >= 0 && outPresent[k] {
+			src := &out.cols[k]
+			for r := 0; r < n; r++ {
+				if !src.null[r] {
+					v := src.i[r]
+					res.minT = min(res.minT, v)
+					res.maxT = max(res.maxT, v)
 				}
 			}
 		}
-		rec := array.NewRecordBatch(schema, arrs, int64(n))
-		err := fw.Write(rec)
-		rec.Release()
-		for _, a := range arrs {
-			a.Release()
-		}
-		if err != nil {
+		if err := fw.writeRowGroup(out, n, outPresent); err != nil {
 			return fmt.Errorf("shard file %s: %w", path, err)
 		}
 		wrote = true
@@ -554,7 +530,7 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 			return res, err
 		}
 	}
-	if err := fw.Close(); err != nil {
+	if err := fw.close(); err != nil {
 		return res, fmt.Errorf("shard file %s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -574,174 +550,9 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 	return res, nil
 }
 
-// gatherBufs builds Arrow arrays over reusable Go slices (no builders): the
-// arrays alias the buffers, so they are valid until the next gather of the
-// same column.
-type gatherBufs struct {
-	ident []int32
-	f     map[int][]float64
-	i     map[int][]int64
-	off   map[int][]int32
-	dat   map[int][]byte
-	bits  map[int][]byte
-}
-
-func (g *gatherBufs) init() {
-	if g.f == nil {
-		g.f, g.i, g.off, g.dat, g.bits = map[int][]float64{}, map[int][]int64{}, map[int][]int32{}, map[int][]byte{}, map[int][]byte{}
-	}
-}
-
-// validity builds column k's validity bitmap over src's rows idx (its first
-// n rows when idx is nil; every row null when src is nil) and counts the
-// nulls. The buffer is nil when no row is null.
-func (g *gatherBufs) validity(k int, src *colBuf, idx []int32, n int) (*memory.Buffer, int) {
-	bits := resize(g.bits[k], (n+7)/8)
-	clear(bits)
-	nulls := 0
-	switch {
-	case src == nil:
-		nulls = n
-	case idx == nil:
-		for j, null := range src.null[:n] {
-			if null {
-				nulls++
-			} else {
-				bits[j>>3] |= 1 << (j & 7)
-			}
-		}
-	default:
-		for j, r := range idx {
-			if src.null[r] {
-				nulls++
-			} else {
-				bits[j>>3] |= 1 << (j & 7)
-			}
-		}
-	}
-	g.bits[k] = bits
-	if nulls == 0 {
-		return nil, 0
-	}
-	return memory.NewBufferBytes(bits), nulls
-}
-
-func (g *gatherBufs) gather(k int, c Column, src *colBuf, idx []int32) arrow.Array {
-	g.init()
-	n := len(idx)
-	typ := c.Kind.ArrowType()
-	if c.Kind == Bool {
-		typ = arrow.FixedWidthTypes.Boolean
-	}
-	nbytes := (n + 7) / 8
-	validity, nulls := g.validity(k, src, idx, n)
-	var data *array.Data
-	switch c.Kind {
-	case Float:
-		v := resize(g.f[k], n)
-		if src != nil {
-			for j, r := range idx {
-				v[j] = src.f[r]
-			}
-		} else {
-			clear(v)
-		}
-		g.f[k] = v
-		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(v))}, nil, nulls, 0)
-	case Int, Time:
-		v := resize(g.i[k], n)
-		if src != nil {
-			for j, r := range idx {
-				v[j] = src.i[r]
-			}
-		} else {
-			clear(v)
-		}
-		g.i[k] = v
-		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(v))}, nil, nulls, 0)
-	case Bool:
-		vb := resize(g.dat[k], nbytes)
-		clear(vb)
-		if src != nil {
-			for j, r := range idx {
-				if src.i[r] != 0 {
-					vb[j>>3] |= 1 << (j & 7)
-				}
-			}
-		}
-		g.dat[k] = vb
-		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(vb)}, nil, nulls, 0)
-	case String:
-		off := resize(g.off[k], n+1)
-		d := g.dat[k][:0]
-		off[0] = 0
-		for j, r := range idx {
-			if src != nil {
-				d = append(d, src.str(int(r))...)
-			}
-			off[j+1] = int32(len(d))
-		}
-		g.off[k], g.dat[k] = off, d
-		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(off)), memory.NewBufferBytes(d)}, nil, nulls, 0)
-	}
-	defer data.Release()
-	return array.MakeFromData(data)
-}
-
-// prefix builds an Arrow array of src's first n rows. Numbers and times
-// alias src's values (valid until src changes); strings alias its bytes.
-func (g *gatherBufs) prefix(k int, c Column, src *colBuf, n int) arrow.Array {
-	if src == nil || c.Kind == Bool {
-		if g.ident == nil || len(g.ident) < n {
-			g.ident = make([]int32, max(n, writeChunk))
-			for i := range g.ident {
-				g.ident[i] = int32(i)
-			}
-		}
-		return g.gather(k, c, src, g.ident[:n])
-	}
-	g.init()
-	validity, nulls := g.validity(k, src, nil, n)
-	typ := c.Kind.ArrowType()
-	var data *array.Data
-	switch c.Kind {
-	case Float:
-		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(src.f[:n]))}, nil, nulls, 0)
-	case Int, Time:
-		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(src.i[:n]))}, nil, nulls, 0)
-	case String:
-		off := resize(g.off[k], n+1)
-		off[0] = 0
-		for j, e := range src.off[:n] {
-			off[j+1] = int32(e)
-		}
-		g.off[k] = off
-		var d []byte
-		if n > 0 {
-			d = src.dat[:src.off[n-1]]
-		}
-		data = array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(asBytes(off)), memory.NewBufferBytes(d)}, nil, nulls, 0)
-	}
-	defer data.Release()
-	return array.MakeFromData(data)
-}
-
 func resize[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
 	}
 	return s[:n]
-}
-
-// dictionaryProps turns Parquet dictionary encoding on only for string
-// columns that repeat (customer ids, products, categories …), not for
-// numbers, times or per-row ids, where it costs time and saves nothing.
-func dictionaryProps(spec TableSpec) []parquet.WriterProperty {
-	props := []parquet.WriterProperty{parquet.WithDictionaryDefault(false)}
-	for _, c := range spec.Columns {
-		if c.Kind == String && (c.Name == "customer_id" || !strings.HasSuffix(c.Name, "_id")) {
-			props = append(props, parquet.WithDictionaryFor(c.Name, true))
-		}
-	}
-	return props
 }

@@ -1,0 +1,253 @@
+package datasets
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	pgo "github.com/parquet-go/parquet-go"
+)
+
+// pqTestBlock builds n orders rows: customer ids in sorted runs of runLen
+// (unique ids when runLen is 1), a product from 40 values, unique order
+// ids, and every nullEvery-th row null in the optional columns (none when
+// nullEvery is 0).
+func pqTestBlock(n, runLen, nullEvery int) *block {
+	spec := Specs[Orders]
+	b := newBlock(len(spec.Columns))
+	x := uint64(0x9E3779B97F4A7C15)
+	rnd := func(m uint64) uint64 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		return x % m
+	}
+	for r := 0; r < n; r++ {
+		b.line = append(b.line, int64(r+1))
+		for k, c := range spec.Columns {
+			d := &b.cols[k]
+			null := !c.Required && nullEvery > 0 && (r+k)%nullEvery == 0
+			d.null = append(d.null, null)
+			switch c.Kind {
+			case String:
+				if !null {
+					switch c.Name {
+					case "customer_id":
+						d.dat = fmt.Appendf(d.dat, "c%08d", r/runLen)
+					case "order_id":
+						d.dat = fmt.Appendf(d.dat, "o%d", r)
+					case "channel":
+						if rnd(10) > 0 { // long runs of "web"
+							d.dat = append(d.dat, "web"...)
+						} else {
+							d.dat = append(d.dat, "store"...)
+						}
+					default:
+						d.dat = fmt.Appendf(d.dat, "p%d", rnd(40))
+					}
+				}
+				d.off = append(d.off, uint32(len(d.dat)))
+			case Float:
+				d.f = append(d.f, float64(rnd(100000))/100)
+			case Bool:
+				d.i = append(d.i, int64(rnd(2)))
+			default:
+				d.i = append(d.i, int64(rnd(1<<40)))
+			}
+		}
+		b.n++
+	}
+	return b
+}
+
+// TestPQWriterReadBack writes blocks with pqWriter and reads them back with
+// arrow-go (pqarrow) and parquet-go: every value and null must come back.
+func TestPQWriterReadBack(t *testing.T) {
+	spec := Specs[Orders]
+	all := make([]bool, len(spec.Columns))
+	for k := range all {
+		all[k] = true
+	}
+	requiredOnly := make([]bool, len(spec.Columns))
+	for k, c := range spec.Columns {
+		requiredOnly[k] = c.Required
+	}
+	cases := []struct {
+		name                string
+		rows, runLen, nulls int
+		groups              []int // row group sizes
+		present             []bool
+	}{
+		{"dense, several pages", 150_000, 20, 0, []int{150_000}, all},
+		{"nulls, two row groups", 90_000, 7, 3, []int{50_000, 40_000}, all},
+		{"unique customer ids (no dictionary)", 5_000, 1, 0, []int{5_000}, all},
+		{"absent optional columns", 1_000, 3, 0, []int{1_000}, requiredOnly},
+		{"odd sizes", 13, 2, 2, []int{5, 8}, all},
+		{"empty", 0, 1, 0, []int{0}, all},
+	}
+	var kinds []Kind
+	for _, c := range spec.Columns {
+		kinds = append(kinds, c.Kind)
+	}
+	meta, err := arrowSchemaMeta(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := pqTestBlock(tc.rows, tc.runLen, tc.nulls)
+			path := filepath.Join(t.TempDir(), "part.parquet")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bw := bufio.NewWriter(f)
+			pw, err := newPQWriter(bw, spec, meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := newBlock(len(spec.Columns))
+			lo := 0
+			for _, g := range tc.groups {
+				out.reset()
+				out.appendRows(want, lo, lo+g, kinds, tc.present)
+				if err := pw.writeRowGroup(out, g, tc.present); err != nil {
+					t.Fatal(err)
+				}
+				lo += g
+			}
+			if err := pw.close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := bw.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			checkArrow(t, path, want, tc.present)
+			checkParquetGo(t, path, want, tc.present)
+		})
+	}
+}
+
+func checkArrow(t *testing.T, path string, want *block, present []bool) {
+	t.Helper()
+	spec := Specs[Orders]
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Close()
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	for k, f := range spec.ArrowSchema().Fields() {
+		g := tbl.Schema().Field(k)
+		if g.Name != f.Name || !arrow.TypeEqual(g.Type, f.Type) || g.Nullable != f.Nullable {
+			t.Fatalf("arrow field %d: %s %s nullable %v, want %s %s %v", k, g.Name, g.Type, g.Nullable, f.Name, f.Type, f.Nullable)
+		}
+	}
+	if int(tbl.NumRows()) != want.n {
+		t.Fatalf("arrow: %d rows, want %d", tbl.NumRows(), want.n)
+	}
+	for k, c := range spec.Columns {
+		got := newBlock(len(spec.Columns))
+		for _, ch := range tbl.Column(k).Data().Chunks() {
+			if err := appendArrow(&got.cols[k], ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		compareCol(t, "arrow", c, &got.cols[k], &want.cols[k], present[k], want.n)
+	}
+}
+
+func checkParquetGo(t *testing.T, path string, want *block, present []bool) {
+	t.Helper()
+	spec := Specs[Orders]
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := pgo.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := newBlock(len(spec.Columns))
+	for _, rg := range pf.RowGroups() {
+		rows := rg.Rows()
+		buf := make([]pgo.Row, 1000)
+		for {
+			n, err := rows.ReadRows(buf)
+			for _, row := range buf[:n] {
+				for _, v := range row {
+					k := v.Column()
+					d := &got.cols[k]
+					d.null = append(d.null, v.IsNull())
+					switch spec.Columns[k].Kind {
+					case String:
+						if !v.IsNull() {
+							d.dat = append(d.dat, v.ByteArray()...)
+						}
+						d.off = append(d.off, uint32(len(d.dat)))
+					case Float:
+						d.f = append(d.f, v.Double())
+					case Bool:
+						d.i = append(d.i, b2i(v.Boolean()))
+					default:
+						d.i = append(d.i, v.Int64())
+					}
+				}
+				got.n++
+			}
+			if err != nil {
+				break
+			}
+		}
+		rows.Close()
+	}
+	if got.n != want.n {
+		t.Fatalf("parquet-go: %d rows, want %d", got.n, want.n)
+	}
+	for k, c := range spec.Columns {
+		compareCol(t, "parquet-go", c, &got.cols[k], &want.cols[k], present[k], want.n)
+	}
+}
+
+func compareCol(t *testing.T, reader string, c Column, got, want *colBuf, present bool, n int) {
+	t.Helper()
+	for r := 0; r < n; r++ {
+		wnull := !present || want.null[r]
+		if got.null[r] != wnull {
+			t.Fatalf("%s: column %s row %d: null %v, want %v", reader, c.Name, r, got.null[r], wnull)
+		}
+		if wnull {
+			continue
+		}
+		var g, w any
+		switch c.Kind {
+		case String:
+			g, w = string(got.str(r)), string(want.str(r))
+		case Float:
+			g, w = got.f[r], want.f[r]
+		default:
+			g, w = got.i[r], want.i[r]
+		}
+		if g != w {
+			t.Fatalf("%s: column %s row %d: %v, want %v", reader, c.Name, r, g, w)
+		}
+	}
+}
