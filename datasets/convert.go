@@ -763,13 +763,14 @@ func newSpiller(dir string, shards int, runBytes int64) (*spiller, error) {
 // runScratch is one converter's reusable space for spilling runs.
 type runScratch struct {
 	sorted, chunk *block
-	pos           []int32
+	pos, perm     []int32
+	keys, keys2   []radixKey
 }
 
 // spill sorts b (rows of one shard) by (customer, time, line) and writes
 // them as a run file, runBlockRows rows at a time.
 func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error {
-	perm, _ := sortRows(b, p, 1)
+	perm := sortRun(b, p, sc)
 	if sc.sorted == nil {
 		sc.sorted, sc.chunk = newBlock(len(p.cols)), newBlock(len(p.cols))
 	}
@@ -796,7 +797,7 @@ func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error
 
 // keep sorts b (rows of one shard) into an in-memory run.
 func (s *spiller) keep(shard int, b *block, p *tablePlan) {
-	perm, _ := sortRows(b, p, 1)
+	perm := sortRun(b, p, &runScratch{})
 	sb := newBlock(len(p.cols))
 	scatterSorted(b, perm, p, sb, nil)
 	s.mu.Lock()

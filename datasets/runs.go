@@ -263,6 +263,10 @@ func (b *block) appendRows(src *block, lo, hi int, kinds []Kind, present []bool)
 	if hi <= lo {
 		return
 	}
+	if hi == lo+1 { // the merge's usual case: scalar appends, no copy calls
+		b.appendRow(src, lo, kinds, present)
+		return
+	}
 	b.line = append(b.line, src.line[lo:hi]...)
 	for k, ok := range present {
 		if !ok {

@@ -3,168 +3,118 @@ package datasets
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 )
 
 // writeChunk is the number of rows per Arrow record (and Parquet row group)
 // written to a shard file.
 const writeChunk = 256 << 10
 
-// sortRows returns b's row indexes ordered by (shard of the customer,
-// customer_id bytes, time, source line, row) and where each of the shards
-// begins in that order (shards+1 entries). Rows are first partitioned by
-// shard (stable), then each shard's rows are counting-sorted over ranked
-// customer ids (a small map per shard) and time-sorted within customers.
-func sortRows(b *block, p *tablePlan, shards int) (perm []int32, shardStarts []int32) {
+// radixKey is a row's customer id prefix (its first 8 bytes, big-endian,
+// zero-padded) and the row.
+type radixKey struct {
+	pre uint64
+	row int32
+}
+
+// sortRun returns b's row indexes ordered by (customer_id bytes, time,
+// source line, row): an LSD radix sort on the ids' 8-byte prefixes (bytes
+// that are the same in every row are skipped), then rows with equal
+// prefixes (one customer's rows, or ids longer than 8 bytes that share
+// them) are sorted by the full comparison. perm, keys and tmp are scratch
+// space, returned for reuse.
+func sortRun(b *block, p *tablePlan, sc *runScratch) []int32 {
+	n := b.n
 	ids := &b.cols[p.custIdx]
-	shardStarts = make([]int32, shards+1)
-	perm = make([]int32, b.n)
-	if shards > 1 {
-		sh := make([]int32, b.n)
-		for r := range sh {
-			s := int32(shardOfBytes(ids.str(r), shards))
-			sh[r] = s
-			shardStarts[s+1]++
-		}
-		for i := 1; i < len(shardStarts); i++ {
-			shardStarts[i] += shardStarts[i-1]
-		}
-		next := slices.Clone(shardStarts[:shards])
-		for r, s := range sh {
-			perm[next[s]] = int32(r)
-			next[s]++
-		}
-	} else {
-		shardStarts[1] = int32(b.n)
-		for r := range perm {
-			perm[r] = int32(r)
+	keys := resize(sc.keys, n)
+	tmp := resize(sc.keys2, n)
+	sc.keys, sc.keys2 = keys, tmp
+	var cnt [8][256]int32
+	s := uint32(0)
+	for r := 0; r < n; r++ {
+		e := ids.off[r]
+		pre := idPrefix(ids.dat[s:e])
+		s = e
+		keys[r] = radixKey{pre: pre, row: int32(r)}
+		for d := 0; d < 8; d++ {
+			cnt[d][byte(pre>>(8*d))]++
 		}
 	}
-	var tm []int64
+	for d := 0; d < 8 && n > 1; d++ {
+		c := &cnt[d]
+		shift := uint(8 * d)
+		if c[byte(keys[0].pre>>shift)] == int32(n) {
+			continue // the same byte in every row
+		}
+		sum := int32(0)
+		for i, v := range c {
+			c[i] = sum
+			sum += v
+		}
+		for _, k := range keys {
+			x := byte(k.pre >> shift)
+			tmp[c[x]] = k
+			c[x]++
+		}
+		keys, tmp = tmp, keys
+	}
+	perm := resize(sc.perm, n)
+	sc.perm = perm
+	for i, k := range keys {
+		perm[i] = k.row
+	}
+	var tc *colBuf
 	if p.timeIdx >= 0 && p.present[p.timeIdx] {
-		tc := &b.cols[p.timeIdx]
-		tm = make([]int64, b.n)
-		for r := range tm {
-			if tc.null[r] {
-				tm[r] = math.MinInt64
-			} else {
-				tm[r] = tc.i[r]
+		tc = &b.cols[p.timeIdx]
+	}
+	cmp := func(a, c int32) int {
+		if x := bytes.Compare(ids.str(int(a)), ids.str(int(c))); x != 0 {
+			return x
+		}
+		if tc != nil {
+			ta, tb := int64(math.MinInt64), int64(math.MinInt64)
+			if !tc.null[a] {
+				ta = tc.i[a]
+			}
+			if !tc.null[c] {
+				tb = tc.i[c]
+			}
+			if ta != tb {
+				if ta < tb {
+					return -1
+				}
+				return 1
 			}
 		}
-	}
-	var sc sortScratch
-	for s := 0; s < shards; s++ {
-		sortCustomers(perm[shardStarts[s]:shardStarts[s+1]], ids, tm, b.line, &sc)
-	}
-	return perm, shardStarts
-}
-
-type sortScratch struct {
-	cust     []int32
-	distinct []distinctID
-	rank     []int32
-	starts   []int32
-	out      []int32
-}
-
-type distinctID struct {
-	key uint64 // the id's first 8 bytes, big-endian, zero-padded
-	id  string
-	d   int32
-}
-
-// sortCustomers sorts rows (indexes into a block) by (customer id bytes,
-// time, line, row) in place.
-func sortCustomers(rows []int32, ids *colBuf, tm, line []int64, sc *sortScratch) {
-	if len(rows) == 0 {
-		return
-	}
-	dense := make(map[string]int32, len(rows)/8+16)
-	sc.cust = resize(sc.cust, len(rows))
-	sc.distinct = sc.distinct[:0]
-	for j, r := range rows {
-		s := bstr(ids.str(int(r)))
-		d, ok := dense[s]
-		if !ok {
-			d = int32(len(sc.distinct))
-			dense[s] = d
-			var kb [8]byte
-			copy(kb[:], s)
-			sc.distinct = append(sc.distinct, distinctID{key: binary.BigEndian.Uint64(kb[:]), id: s, d: d})
-		}
-		sc.cust[j] = d
-	}
-	slices.SortFunc(sc.distinct, func(a, b distinctID) int {
-		if a.key != b.key {
-			if a.key < b.key {
+		if la, lb := b.line[a], b.line[c]; la != lb {
+			if la < lb {
 				return -1
 			}
 			return 1
 		}
-		return strings.Compare(a.id, b.id)
-	})
-	nd := len(sc.distinct)
-	sc.rank = resize(sc.rank, nd)
-	for i, x := range sc.distinct {
-		sc.rank[x.d] = int32(i)
+		return int(a - c)
 	}
-	sc.starts = resize(sc.starts, nd+1)
-	clear(sc.starts)
-	for _, d := range sc.cust {
-		sc.starts[sc.rank[d]+1]++
-	}
-	for i := 1; i < len(sc.starts); i++ {
-		sc.starts[i] += sc.starts[i-1]
-	}
-	sc.out = resize(sc.out, len(rows))
-	next := sc.rank // reuse: rank is no longer needed once mapped below
-	cust := sc.cust
-	for j, d := range cust {
-		cust[j] = sc.rank[d]
-	}
-	copy(next, sc.starts[:nd])
-	for j, k := range cust {
-		sc.out[next[k]] = rows[j]
-		next[k]++
-	}
-	copy(rows, sc.out)
-	starts := sc.starts
-	for i := 0; i+1 < len(starts); i++ {
-		seg := rows[starts[i]:starts[i+1]]
-		if len(seg) < 2 {
-			continue
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && keys[j].pre == keys[i].pre {
+			j++
 		}
-		cmp := func(a, b int32) int {
-			if tm != nil && tm[a] != tm[b] {
-				if tm[a] < tm[b] {
-					return -1
-				}
-				return 1
-			}
-			if line[a] != line[b] {
-				if line[a] < line[b] {
-					return -1
-				}
-				return 1
-			}
-			return int(a - b)
-		}
-		if len(seg) <= 12 {
-			for j := 1; j < len(seg); j++ {
-				for k := j; k > 0 && cmp(seg[k-1], seg[k]) > 0; k-- {
-					seg[k-1], seg[k] = seg[k], seg[k-1]
+		if seg := perm[i:j]; len(seg) <= 12 {
+			for x := 1; x < len(seg); x++ {
+				for y := x; y > 0 && cmp(seg[y-1], seg[y]) > 0; y-- {
+					seg[y-1], seg[y] = seg[y], seg[y-1]
 				}
 			}
 		} else {
 			slices.SortFunc(seg, cmp)
 		}
+		i = j
 	}
+	return perm
 }
 
 // rollup folds order lines with the same (customer, order_id) into one
