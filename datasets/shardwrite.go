@@ -141,7 +141,8 @@ func rollup(b, sb *block, perm []int32, p *tablePlan, starts []int32) ([]int32, 
 	type outOrder struct {
 		id    []byte
 		out   int
-		prods [][]byte
+		first []byte   // the first line's product (nil when null)
+		prods [][]byte // further distinct products (allocated only for them)
 	}
 	var cur []outOrder
 	var big map[string]int
@@ -178,7 +179,7 @@ func rollup(b, sb *block, perm []int32, p *tablePlan, starts []int32) ([]int32, 
 				lines = append(lines, 1)
 				np := int64(0)
 				if hasProd && !prodC.null[r] {
-					o.prods = append(o.prods, prodC.str(r))
+					o.first = prodC.str(r)
 					np = 1
 				}
 				dist = append(dist, np)
@@ -202,6 +203,14 @@ func rollup(b, sb *block, perm []int32, p *tablePlan, starts []int32) ([]int32, 
 			if hasProd && !prodC.null[r] {
 				pv := prodC.str(r)
 				dup := false
+				if o.first == nil {
+					o.first = pv
+					dist[o.out]++
+					continue
+				}
+				if bytes.Equal(o.first, pv) {
+					dup = true
+				}
 				for _, q := range o.prods {
 					if bytes.Equal(q, pv) {
 						dup = true
