@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,15 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"golang.org/x/sync/errgroup"
+	"github.com/klauspost/compress/s2"
 )
 
 // FileName is the features file of a set of cutoffs inside <data_dir>/features:
@@ -52,8 +47,8 @@ const writeRowGroup = 1 << 18
 // WriteFile writes the frame as Parquet atomically (temporary name, fsync,
 // rename): customer_id, cutoff, the features (float64, null for NaN),
 // churned (float64, null when unknown); the registry goes into the key-value
-// metadata under RegistryKey. The columns of each row group are encoded and
-// compressed in parallel (GOMAXPROCS).
+// metadata under RegistryKey. Column chunks are encoded and compressed in
+// parallel (GOMAXPROCS, see pqwrite.go).
 func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 	reg, err := json.Marshal(f.Registry)
 	if err != nil {
@@ -67,44 +62,26 @@ func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 			cuts = append(cuts, c.UTC().Format(time.RFC3339))
 		}
 	}
-	ts := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
-	fields := []arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String}, {Name: "cutoff", Type: ts}}
-	for _, n := range f.Names {
-		fields = append(fields, arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Float64, Nullable: true})
-	}
-	fields = append(fields, arrow.Field{Name: "churned", Type: arrow.PrimitiveTypes.Float64, Nullable: true})
-	schema := arrow.NewSchema(fields, nil)
-	// Snappy, read everywhere; no page statistics (nobody filters a
-	// features file by value ranges). Per column, from a sample: dictionary
-	// encoding for few distinct values (counts, codes, shares; the cutoff
-	// and the label), uncompressed (Snappy gains little on bit-packed
-	// indices); no compression either where Snappy would not save 40%
-	// (times, means, most sums: Snappy costs about 5 ms of CPU per MB).
-	raw := compress.Codecs.Uncompressed
-	opts := []parquet.WriterProperty{parquet.WithCompression(compress.Codecs.Snappy),
-		parquet.WithDictionaryDefault(false), parquet.WithStats(false), parquet.WithMaxRowGroupLength(writeRowGroup),
-		parquet.WithDictionaryFor("cutoff", true), parquet.WithCompressionFor("cutoff", raw),
-		parquet.WithDictionaryFor("churned", true), parquet.WithCompressionFor("churned", raw)}
+	// Snappy (read everywhere) where it pays; no page statistics (nobody
+	// filters a features file by value ranges). Per column, from a sample:
+	// dictionary encoding for few distinct values (counts, codes, shares;
+	// the cutoff and the label), uncompressed (Snappy gains little on
+	// bit-packed indices); no compression either where Snappy would not
+	// save 40% (times, means, most sums).
+	cols := []pqColumn{{name: "customer_id", kind: pqIDs, snappy: true}, {name: "cutoff", kind: pqCutoff, dict: true}}
 	for j, col := range f.X {
+		c := pqColumn{name: f.Names[j], kind: pqFloat, floats: col}
 		switch columnCodec(col) {
 		case useDict:
-			opts = append(opts, parquet.WithDictionaryFor(f.Names[j], true), parquet.WithCompressionFor(f.Names[j], raw))
-		case useRaw:
-			opts = append(opts, parquet.WithCompressionFor(f.Names[j], raw))
+			c.dict = true
+		case useSnappy:
+			c.snappy = true
 		}
+		cols = append(cols, c)
 	}
-	props := parquet.NewWriterProperties(opts...)
-	pqSchema, err := pqarrow.ToParquet(schema, props, pqarrow.DefaultWriterProps())
-	if err != nil {
-		return fmt.Errorf("features: schema: %w", err)
-	}
-	meta := metadata.NewKeyValueMetadata()
-	for _, kv := range [][2]string{{RegistryKey, string(reg)}, {CutoffsKey, strings.Join(cuts, ",")},
-		{HorizonKey, fmt.Sprintf("%dd", int64(f.Horizon/Day))}, {KindKey, f.Kind}, {ObservedKey, f.ObservedUntil.UTC().Format(time.RFC3339)}} {
-		if err := meta.Append(kv[0], kv[1]); err != nil {
-			return fmt.Errorf("features: metadata: %w", err)
-		}
-	}
+	cols = append(cols, pqColumn{name: "churned", kind: pqFloat, floats: f.Labels, dict: true})
+	kv := [][2]string{{RegistryKey, string(reg)}, {CutoffsKey, strings.Join(cuts, ",")},
+		{HorizonKey, fmt.Sprintf("%dd", int64(f.Horizon/Day))}, {KindKey, f.Kind}, {ObservedKey, f.ObservedUntil.UTC().Format(time.RFC3339)}}
 
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("features: %w", err)
@@ -120,15 +97,7 @@ func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	fw, err := file.NewParquetWriterWithError(struct{ io.Writer }{bw}, pqSchema.Root(), file.WithWriterProps(props), file.WithWriteMetadata(meta))
-	if err != nil {
-		return fmt.Errorf("features: writing %s: %w", path, err)
-	}
-	if err := writeRowGroups(ctx, fw, f); err != nil {
-		fw.Close()
-		return fmt.Errorf("features: writing %s: %w", path, err)
-	}
-	if err := fw.Close(); err != nil {
+	if err := writeParquet(ctx, bw, f, cols, kv, runtime.GOMAXPROCS(0)); err != nil {
 		return fmt.Errorf("features: writing %s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -146,105 +115,6 @@ func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		d.Sync()
 		d.Close()
-	}
-	return nil
-}
-
-// writeRowGroups writes buffered row groups whose column chunks are encoded
-// concurrently: each column writer of a buffered row group owns its pages,
-// and the row group is flushed to the file in column order on Close.
-func writeRowGroups(ctx context.Context, fw *file.Writer, f *Frame) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("parquet writer: %v", p)
-		}
-	}()
-	n := len(f.IDs)
-	ncol := 2 + len(f.X) + 1
-	workers := runtime.GOMAXPROCS(0)
-	// Value and level buffers, one set per encoding goroutine, reused
-	// across columns and row groups.
-	type scratch struct {
-		ids   []parquet.ByteArray
-		ints  []int64
-		dense []float64
-		defs  []int16
-	}
-	scratches := make(chan *scratch, workers)
-	for i := 0; i < workers; i++ {
-		scratches <- &scratch{}
-	}
-	for lo := 0; lo < n || (lo == 0 && n == 0); lo += writeRowGroup {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hi := min(lo+writeRowGroup, n)
-		rgw, err := fw.AppendBufferedRowGroupChecked()
-		if err != nil {
-			return err
-		}
-		g := errgroup.Group{}
-		g.SetLimit(workers)
-		for c := 0; c < ncol; c++ {
-			cw, err := rgw.Column(c)
-			if err != nil {
-				return err
-			}
-			g.Go(func() (err error) {
-				sc := <-scratches
-				defer func() {
-					scratches <- sc
-					if p := recover(); p != nil {
-						err = fmt.Errorf("parquet column %d: %v", c, p)
-					}
-				}()
-				switch {
-				case c == 0:
-					vals := grow(sc.ids, hi-lo)
-					sc.ids = vals
-					for i, id := range f.IDs[lo:hi] {
-						vals[i] = parquet.ByteArray(id)
-					}
-					_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(vals, nil, nil)
-					clear(vals)
-				case c == 1:
-					vals := grow(sc.ints, hi-lo)
-					sc.ints = vals
-					for i, t := range f.Cutoffs[lo:hi] {
-						vals[i] = t.UnixMicro()
-					}
-					_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(vals, nil, nil)
-				default:
-					src := f.Labels
-					if c < ncol-1 {
-						src = f.X[c-2]
-					}
-					src = src[lo:hi]
-					dense := grow(sc.dense, len(src))[:0]
-					defs := grow(sc.defs, len(src))
-					sc.dense, sc.defs = dense, defs
-					for i, v := range src {
-						defs[i] = 0
-						if v == v {
-							dense = append(dense, v)
-							defs[i] = 1
-						}
-					}
-					_, err = cw.(*file.Float64ColumnChunkWriter).WriteBatch(dense, defs, nil)
-				}
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			rgw.Close()
-			return err
-		}
-		if err := rgw.Close(); err != nil {
-			return err
-		}
-		if n == 0 {
-			break
-		}
 	}
 	return nil
 }
@@ -283,11 +153,7 @@ func columnCodec(col []float64) int {
 	if len(distinct) <= dictMaxDistinct {
 		return useDict
 	}
-	c, err := compress.GetCodec(compress.Codecs.Snappy)
-	if err != nil {
-		return useSnappy
-	}
-	if z := c.Encode(nil, raw); len(z)*5 > len(raw)*3 {
+	if z := s2.EncodeSnappy(nil, raw); len(z)*5 > len(raw)*3 {
 		return useRaw
 	}
 	return useSnappy

@@ -1,0 +1,517 @@
+package features
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/bits"
+	"sync"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/parquet-go/parquet-go/deprecated"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// Our own Parquet writer for features files: flat columns, data pages v1
+// with RLE definition levels, PLAIN values or a PLAIN dictionary page and
+// RLE_DICTIONARY indices, Snappy (s2's fast Snappy-compatible mode) or no
+// compression per column, no statistics. Column chunks of all row groups
+// are encoded in parallel, each into its own buffer, and written in file
+// order by the calling goroutine. It replaces arrow-go's buffered row-group
+// writer, which hashed every value of a dictionary column through a
+// generic table, compressed with Snappy's slower "better" mode, grew its
+// page buffers by reallocation and wrote each row group serially.
+
+// pqPageRows is the most rows per data page.
+const pqPageRows = 1 << 16
+
+// pqMaxDict is the most dictionary entries of a column chunk; a chunk with
+// more distinct values is written PLAIN.
+const pqMaxDict = 1 << 16
+
+type pqKind int
+
+const (
+	pqIDs    pqKind = iota // customer_id: required utf8 (BYTE_ARRAY)
+	pqCutoff               // cutoff: required timestamp[us, UTC] (INT64)
+	pqFloat                // a feature or the label: optional DOUBLE
+)
+
+// pqColumn is one column of the file and how it is encoded.
+type pqColumn struct {
+	name   string
+	kind   pqKind
+	floats []float64 // pqFloat: NaN = null
+	dict   bool      // try a dictionary
+	snappy bool      // compress pages
+}
+
+// pqChunk is one encoded column chunk; offsets are relative to its start.
+type pqChunk struct {
+	buf     []byte
+	md      format.ColumnMetaData
+	dictOff int64 // -1 without a dictionary page
+	dataOff int64
+}
+
+// pqEncoder holds one goroutine's scratch buffers.
+type pqEncoder struct {
+	proto    thrift.CompactProtocol
+	body     []byte
+	comp     []byte
+	vals     []uint64 // a chunk's non-null values (raw bits)
+	idx      []int32  // their dictionary indices
+	dictKeys []uint64 // dictionary entries, first-seen order
+	table    []int32  // open addressing: 1 + index into dictKeys, 0 = empty
+}
+
+// encode writes rows [lo, hi) of column c as one column chunk into buf.
+func (e *pqEncoder) encode(f *Frame, c *pqColumn, lo, hi int, buf []byte) (*pqChunk, error) {
+	n := hi - lo
+	ch := &pqChunk{buf: buf[:0], dictOff: -1}
+	md := &ch.md
+	md.PathInSchema = []string{c.name}
+	md.NumValues = int64(n)
+	md.Codec = format.Uncompressed
+	if c.snappy {
+		md.Codec = format.Snappy
+	}
+	optional := c.kind == pqFloat
+	// Values as raw 8-byte words (not for ids).
+	vals := e.vals[:0]
+	switch c.kind {
+	case pqFloat:
+		md.Type = format.Double
+		for _, v := range c.floats[lo:hi] {
+			if v == v {
+				vals = append(vals, math.Float64bits(v))
+			}
+		}
+	case pqCutoff:
+		md.Type = format.Int64
+		for _, t := range f.Cutoffs[lo:hi] {
+			vals = append(vals, uint64(t.UnixMicro()))
+		}
+	case pqIDs:
+		md.Type = format.ByteArray
+	}
+	e.vals = vals
+	useDict := c.dict && c.kind != pqIDs && e.buildDict(vals)
+	usize := int64(0)
+	if useDict {
+		ch.dictOff = int64(len(ch.buf))
+		body := e.body[:0]
+		for _, k := range e.dictKeys {
+			body = binary.LittleEndian.AppendUint64(body, k)
+		}
+		e.body = body
+		h := format.PageHeader{Type: format.DictionaryPage}
+		h.DictionaryPageHeader = thrift.New(format.DictionaryPageHeader{NumValues: int32(len(e.dictKeys)), Encoding: format.Plain})
+		u, err := e.page(ch, &h, body, c.snappy)
+		if err != nil {
+			return nil, err
+		}
+		usize += u
+		md.Encoding = []format.Encoding{format.Plain, format.RLE, format.RLEDictionary}
+		md.EncodingStats = []format.PageEncodingStats{{PageType: format.DictionaryPage, Encoding: format.Plain, Count: 1}}
+	} else {
+		md.Encoding = []format.Encoding{format.Plain, format.RLE}
+	}
+	ch.dataOff = int64(len(ch.buf))
+	width := 0
+	if useDict {
+		width = max(1, bits.Len(uint(len(e.dictKeys)-1)))
+	}
+	pages := int32(0)
+	nv := 0 // non-null values before the page
+	for plo := lo; plo < hi || (plo == lo && n == 0); plo += pqPageRows {
+		phi := min(plo+pqPageRows, hi)
+		body := e.body[:0]
+		valid := phi - plo
+		if optional {
+			body, valid = appendDefLevels(body, c.floats[plo:phi])
+		}
+		enc := format.Plain
+		switch {
+		case valid == 0:
+		case useDict:
+			enc = format.RLEDictionary
+			body = append(body, byte(width))
+			body = appendHybrid(body, e.idx[nv:nv+valid], width)
+		case c.kind == pqIDs:
+			for _, id := range f.IDs[plo:phi] {
+				body = binary.LittleEndian.AppendUint32(body, uint32(len(id)))
+				body = append(body, id...)
+			}
+		default:
+			for _, v := range vals[nv : nv+valid] {
+				body = binary.LittleEndian.AppendUint64(body, v)
+			}
+		}
+		nv += valid
+		e.body = body
+		h := format.PageHeader{Type: format.DataPage}
+		h.DataPageHeader = thrift.New(format.DataPageHeader{NumValues: int32(phi - plo), Encoding: enc,
+			DefinitionLevelEncoding: format.RLE, RepetitionLevelEncoding: format.RLE})
+		u, err := e.page(ch, &h, body, c.snappy)
+		if err != nil {
+			return nil, err
+		}
+		usize += u
+		pages++
+		if phi >= hi {
+			break
+		}
+	}
+	denc := format.Plain
+	if useDict {
+		denc = format.RLEDictionary
+	}
+	md.EncodingStats = append(md.EncodingStats, format.PageEncodingStats{PageType: format.DataPage, Encoding: denc, Count: pages})
+	md.TotalUncompressedSize = usize
+	md.TotalCompressedSize = int64(len(ch.buf))
+	return ch, nil
+}
+
+// page appends one page (header and body, compressed when asked) to the
+// chunk and returns its uncompressed size, header included.
+func (e *pqEncoder) page(ch *pqChunk, h *format.PageHeader, body []byte, snappy bool) (int64, error) {
+	data := body
+	if snappy {
+		e.comp = s2.EncodeSnappy(e.comp[:cap(e.comp)], body)
+		data = e.comp
+	}
+	h.UncompressedPageSize = int32(len(body))
+	h.CompressedPageSize = int32(len(data))
+	hb, err := thrift.Marshal(&e.proto, h)
+	if err != nil {
+		return 0, fmt.Errorf("page header: %w", err)
+	}
+	ch.buf = append(ch.buf, hb...)
+	ch.buf = append(ch.buf, data...)
+	return int64(len(hb) + len(body)), nil
+}
+
+// buildDict fills e.dictKeys (first-seen order) and e.idx (one per value)
+// and reports whether the values fit a dictionary of at most pqMaxDict
+// entries.
+func (e *pqEncoder) buildDict(vals []uint64) bool {
+	e.dictKeys = e.dictKeys[:0]
+	if len(e.table) == 0 {
+		e.table = make([]int32, 1<<10)
+	} else {
+		clear(e.table)
+	}
+	idx := grow(e.idx, len(vals))
+	e.idx = idx
+	mask := uint64(len(e.table) - 1)
+	for i, v := range vals {
+		h := dictHash(v)
+		for {
+			slot := h & mask
+			k := e.table[slot]
+			if k == 0 {
+				if len(e.dictKeys) == pqMaxDict {
+					return false
+				}
+				e.dictKeys = append(e.dictKeys, v)
+				e.table[slot] = int32(len(e.dictKeys))
+				idx[i] = int32(len(e.dictKeys) - 1)
+				if 2*len(e.dictKeys) > len(e.table) {
+					e.rehash()
+					mask = uint64(len(e.table) - 1)
+				}
+				break
+			}
+			if e.dictKeys[k-1] == v {
+				idx[i] = k - 1
+				break
+			}
+			h++
+		}
+	}
+	return true
+}
+
+// dictHash takes the top bits of a multiplicative hash: float64 counts and
+// codes differ only in their high bits, so the low bits of the product are
+// all zero.
+func dictHash(v uint64) uint64 {
+	return (v * 0x9E3779B97F4A7C15) >> 40
+}
+
+// rehash doubles the table.
+func (e *pqEncoder) rehash() {
+	e.table = make([]int32, 2*len(e.table))
+	mask := uint64(len(e.table) - 1)
+	for i, v := range e.dictKeys {
+		h := dictHash(v)
+		for e.table[h&mask] != 0 {
+			h++
+		}
+		e.table[h&mask] = int32(i + 1)
+	}
+}
+
+// appendDefLevels appends the definition levels of vals (1 = value, 0 =
+// null: NaN) in the RLE/bit-packed hybrid with a 4-byte length, and returns
+// the count of values.
+func appendDefLevels(body []byte, vals []float64) ([]byte, int) {
+	n := len(vals)
+	lenAt := len(body)
+	body = append(body, 0, 0, 0, 0)
+	valid := 0
+	for _, v := range vals {
+		if v == v {
+			valid++
+		}
+	}
+	switch valid {
+	case 0, n:
+		body = binary.AppendUvarint(body, uint64(n)<<1)
+		v := byte(0)
+		if valid == n {
+			v = 1
+		}
+		body = append(body, v)
+	default:
+		groups := (n + 7) / 8
+		body = binary.AppendUvarint(body, uint64(groups)<<1|1)
+		at := len(body)
+		for range groups {
+			body = append(body, 0)
+		}
+		bs := body[at:]
+		for j, v := range vals {
+			if v == v {
+				bs[j>>3] |= 1 << (j & 7)
+			}
+		}
+	}
+	binary.LittleEndian.PutUint32(body[lenAt:], uint32(len(body)-lenAt-4))
+	return body, valid
+}
+
+// appendHybrid appends vals in the RLE/bit-packed hybrid encoding: repeats
+// of 8 or more values become RLE runs, the rest bit-packed runs of whole
+// groups of 8 (the last one padded).
+func appendHybrid(body []byte, vals []int32, width int) []byte {
+	byteW := (width + 7) / 8
+	n := len(vals)
+	for i := 0; i < n; {
+		v := vals[i]
+		j := i + 1
+		for j < n && vals[j] == v {
+			j++
+		}
+		if j-i >= 8 {
+			body = binary.AppendUvarint(body, uint64(j-i)<<1)
+			for b := 0; b < byteW; b++ {
+				body = append(body, byte(uint32(v)>>(8*b)))
+			}
+			i = j
+			continue
+		}
+		// literal groups of 8 until one starts a run of 8
+		p := i + 8
+		for p+8 <= n {
+			q := p + 1
+			for q < p+8 && vals[q] == vals[p] {
+				q++
+			}
+			if q == p+8 {
+				break
+			}
+			p += 8
+		}
+		p = min(p, n)
+		body = appendBitPacked(body, vals[i:p], width)
+		i = p
+	}
+	return body
+}
+
+// appendBitPacked appends vals as one bit-packed run of width-bit values
+// (the last group of 8 padded with zeros).
+func appendBitPacked(body []byte, vals []int32, width int) []byte {
+	groups := (len(vals) + 7) / 8
+	body = binary.AppendUvarint(body, uint64(groups)<<1|1)
+	var acc uint64
+	nb := 0
+	for _, v := range vals {
+		acc |= uint64(uint32(v)) << nb
+		nb += width
+		for nb >= 8 {
+			body = append(body, byte(acc))
+			acc >>= 8
+			nb -= 8
+		}
+	}
+	// whole groups: (groups*8 - len(vals)) zero values of width bits
+	nb += (groups*8 - len(vals)) * width
+	for nb >= 8 {
+		body = append(body, byte(acc))
+		acc >>= 8
+		nb -= 8
+	}
+	if nb > 0 {
+		body = append(body, byte(acc))
+	}
+	return body
+}
+
+// writeParquet writes the Parquet file of f with columns cols to w:
+// magic, row groups of writeRowGroup rows, footer with kv.
+func writeParquet(ctx context.Context, w *bufio.Writer, f *Frame, cols []pqColumn, kv [][2]string, workers int) error {
+	n := len(f.IDs)
+	ncol := len(cols)
+	nrg := max(1, (n+writeRowGroup-1)/writeRowGroup)
+	ntask := nrg * ncol
+	if _, err := w.WriteString("PAR1"); err != nil {
+		return err
+	}
+	off := int64(4)
+
+	type slot struct {
+		done chan struct{}
+		ch   *pqChunk
+		err  error
+	}
+	slots := make([]slot, ntask)
+	for i := range slots {
+		slots[i].done = make(chan struct{})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	// window bounds the encoded chunks held in memory: about one row group
+	// besides the ones being written.
+	window := make(chan struct{}, ncol+2*workers)
+	free := make(chan []byte, ncol+2*workers)
+	tasks := make(chan int)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(tasks)
+		for i := 0; i < ntask; i++ {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case tasks <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := &pqEncoder{}
+			for i := range tasks {
+				rg, c := i/ncol, i%ncol
+				lo := rg * writeRowGroup
+				hi := min(lo+writeRowGroup, n)
+				var buf []byte
+				select {
+				case buf = <-free:
+				default:
+				}
+				s := &slots[i]
+				s.ch, s.err = e.encode(f, &cols[c], lo, hi, buf)
+				if s.err != nil {
+					s.err = fmt.Errorf("column %s: %w", cols[c].name, s.err)
+				}
+				close(s.done)
+			}
+		}()
+	}
+	stop := func() {
+		cancel()
+		wg.Wait()
+	}
+	var rgs []format.RowGroup
+	for rg := 0; rg < nrg; rg++ {
+		lo := rg * writeRowGroup
+		hi := min(lo+writeRowGroup, n)
+		g := format.RowGroup{NumRows: int64(hi - lo), FileOffset: off, Ordinal: int16(rg)}
+		for c := 0; c < ncol; c++ {
+			s := &slots[rg*ncol+c]
+			select {
+			case <-s.done:
+			case <-ctx.Done():
+				stop()
+				return ctx.Err()
+			}
+			if s.err != nil {
+				stop()
+				return s.err
+			}
+			ch := s.ch
+			md := ch.md
+			md.DataPageOffset = off + ch.dataOff
+			if ch.dictOff >= 0 {
+				md.DictionaryPageOffset = off + ch.dictOff
+			}
+			if _, err := w.Write(ch.buf); err != nil {
+				stop()
+				return err
+			}
+			g.Columns = append(g.Columns, format.ColumnChunk{FileOffset: off, MetaData: md})
+			g.TotalByteSize += md.TotalUncompressedSize
+			g.TotalCompressedSize += md.TotalCompressedSize
+			off += int64(len(ch.buf))
+			select {
+			case free <- ch.buf:
+			default:
+			}
+			s.ch = nil
+			<-window
+		}
+		rgs = append(rgs, g)
+	}
+	stop()
+
+	md := format.FileMetaData{Version: 1, NumRows: int64(n), RowGroups: rgs, CreatedBy: "retain features"}
+	for _, p := range kv {
+		md.KeyValueMetadata = append(md.KeyValueMetadata, format.KeyValue{Key: p[0], Value: p[1]})
+	}
+	md.Schema = append(md.Schema, format.SchemaElement{Name: "schema", NumChildren: thrift.New(int32(ncol))})
+	for _, c := range cols {
+		el := format.SchemaElement{Name: c.name}
+		switch c.kind {
+		case pqIDs:
+			el.Type = thrift.New(format.ByteArray)
+			el.RepetitionType = thrift.New(format.Required)
+			el.ConvertedType = thrift.New(deprecated.UTF8)
+			el.LogicalType = format.LogicalType{Value: &format.StringType{}}
+		case pqCutoff:
+			el.Type = thrift.New(format.Int64)
+			el.RepetitionType = thrift.New(format.Required)
+			el.ConvertedType = thrift.New(deprecated.TimestampMicros)
+			el.LogicalType = format.LogicalType{Value: &format.TimestampType{IsAdjustedToUTC: true, Unit: format.TimeUnit{Value: &format.MicroSeconds{}}}}
+		case pqFloat:
+			el.Type = thrift.New(format.Double)
+			el.RepetitionType = thrift.New(format.Optional)
+		}
+		md.Schema = append(md.Schema, el)
+	}
+	var proto thrift.CompactProtocol
+	b, err := thrift.Marshal(&proto, &md)
+	if err != nil {
+		return fmt.Errorf("footer: %w", err)
+	}
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	var tail [8]byte
+	binary.LittleEndian.PutUint32(tail[:], uint32(len(b)))
+	copy(tail[4:], "PAR1")
+	_, err = w.Write(tail[:])
+	return err
+}
