@@ -73,12 +73,12 @@ func openShard(path string) (*shardReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("features: %w", err)
 	}
-	// Column chunks stream through one reused 1 MiB buffer instead of a
-	// fresh allocation of the whole chunk per column and row group (less
-	// garbage, fewer first-touch page faults).
+	// Column chunks stream through a 256 KiB buffer (grown for a larger
+	// page) instead of a fresh allocation of the whole chunk per column
+	// and row group (less garbage, fewer first-touch page faults).
 	props := parquet.NewReaderProperties(nil)
 	props.BufferedStreamEnabled = true
-	props.BufferSize = 1 << 20
+	props.BufferSize = 256 << 10
 	pf, err := file.NewParquetReader(f, file.WithReadProps(props))
 	if err != nil {
 		f.Close()

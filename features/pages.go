@@ -269,7 +269,9 @@ func (r *shardReader) floatsPages(name string, dst []float64) (out []float64, er
 // grow returns b resized to n, reallocated only when too small.
 func grow[T any](b []T, n int) []T {
 	if cap(b) < n {
-		return make([]T, n)
+		// 1/8 headroom: the next shard's column is usually a little
+		// longer or shorter, and should fit
+		return make([]T, n, n+n/8)
 	}
 	return b[:n]
 }

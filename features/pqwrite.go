@@ -60,6 +60,7 @@ type pqChunk struct {
 // pqEncoder holds one goroutine's scratch buffers.
 type pqEncoder struct {
 	proto    thrift.CompactProtocol
+	chunk    []byte
 	body     []byte
 	comp     []byte
 	vals     []uint64 // a chunk's non-null values (raw bits)
@@ -71,7 +72,16 @@ type pqEncoder struct {
 // encode writes rows [lo, hi) of column c as one column chunk into buf.
 func (e *pqEncoder) encode(f *Frame, c *pqColumn, lo, hi int, buf []byte) (*pqChunk, error) {
 	n := hi - lo
-	ch := &pqChunk{buf: buf[:0], dictOff: -1}
+	// The chunk is built in e.chunk (reused) and copied into buf (a
+	// recycled buffer, or one of the exact size) at the end.
+	ch := &pqChunk{buf: e.chunk[:0], dictOff: -1}
+	defer func() {
+		e.chunk = ch.buf
+		if cap(buf) < len(ch.buf) {
+			buf = make([]byte, 0, len(ch.buf))
+		}
+		ch.buf = append(buf[:0], ch.buf...)
+	}()
 	md := &ch.md
 	md.PathInSchema = []string{c.name}
 	md.NumValues = int64(n)
