@@ -351,9 +351,11 @@ func idPrefix(id []byte) uint64 {
 	if len(id) >= 8 {
 		return binary.BigEndian.Uint64(id)
 	}
-	var kb [8]byte
-	copy(kb[:], id)
-	return binary.BigEndian.Uint64(kb[:])
+	var v uint64
+	for _, c := range id {
+		v = v<<8 | uint64(c)
+	}
+	return v << (8 * (8 - len(id)))
 }
 
 func (m *merger) key(b *block, r int) headKey {

@@ -3,6 +3,7 @@ package datasets
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -153,12 +154,19 @@ func rollup(b, sb *block, perm []int32, p *tablePlan, starts []int32) ([]int32, 
 	for c := 0; c+1 < len(starts); c++ {
 		cur = cur[:0]
 		big = nil
+		// one bit per order id of this customer seen so far (a 64-bit
+		// Bloom filter over the ids' last bytes): most new orders are
+		// told apart without searching the customer's earlier orders
+		seen := uint64(0)
 		for r := int(starts[c]); r < int(starts[c+1]); r++ {
 			found := -1
 			var id []byte
 			if !oid.null[r] {
 				id = oid.str(r)
-				if big != nil {
+				bit := idBit(id)
+				if seen&bit == 0 {
+					seen |= bit
+				} else if big != nil {
 					if j, ok := big[bstr(id)]; ok {
 						found = j
 					}
@@ -274,6 +282,21 @@ func rollup(b, sb *block, perm []int32, p *tablePlan, starts []int32) ([]int32, 
 		over[ret] = ob
 	}
 	return lead, over
+}
+
+// idBit maps an id to one of 64 bits by a hash of its last (up to 8)
+// bytes.
+func idBit(id []byte) uint64 {
+	var v uint64
+	if len(id) >= 8 {
+		v = binary.LittleEndian.Uint64(id[len(id)-8:])
+	} else {
+		for _, c := range id {
+			v = v<<8 | uint64(c)
+		}
+	}
+	v ^= uint64(len(id))
+	return 1 << ((v * 0x9E3779B97F4A7C15) >> 58)
 }
 
 // segRows is the number of merged rows rolled up (or deduplicated) at a
