@@ -67,7 +67,11 @@ type pqEncoder struct {
 	idx      []int32  // their dictionary indices
 	dictKeys []uint64 // dictionary entries, first-seen order
 	table    []int32  // open addressing: 1 + index into dictKeys, 0 = empty
+	small    []int32  // 1 + index into dictKeys of the integer k, 0 = none
 }
+
+// pqSmallInts bounds the integers of pqEncoder.small.
+const pqSmallInts = 1 << 12
 
 // encode writes rows [lo, hi) of column c as one column chunk into buf.
 func (e *pqEncoder) encode(f *Frame, c *pqColumn, lo, hi int, buf []byte) (*pqChunk, error) {
@@ -217,8 +221,28 @@ func (e *pqEncoder) buildDict(vals []uint64) bool {
 	}
 	idx := grow(e.idx, len(vals))
 	e.idx = idx
+	// Small non-negative integers (counts, codes: most dictionary columns)
+	// index a direct table; anything else goes through the hash table.
+	if len(e.small) == 0 {
+		e.small = make([]int32, pqSmallInts)
+	} else {
+		clear(e.small)
+	}
 	mask := uint64(len(e.table) - 1)
 	for i, v := range vals {
+		if k := int(math.Float64frombits(v)); uint(k) < pqSmallInts && math.Float64bits(float64(k)) == v {
+			if x := e.small[k]; x != 0 {
+				idx[i] = x - 1
+				continue
+			}
+			if len(e.dictKeys) == pqMaxDict {
+				return false
+			}
+			e.dictKeys = append(e.dictKeys, v)
+			e.small[k] = int32(len(e.dictKeys))
+			idx[i] = int32(len(e.dictKeys) - 1)
+			continue
+		}
 		h := dictHash(v)
 		for {
 			slot := h & mask
