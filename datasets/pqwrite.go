@@ -41,6 +41,7 @@ type pqWriter struct {
 
 	body, comp, hdr []byte
 	dict            dictTable
+	ndict           numDict
 	idx             []int32 // dictionary index of each non-null row
 }
 
@@ -155,22 +156,33 @@ func (pw *pqWriter) writeColumn(k int, c Column, src *colBuf, n int) (format.Col
 	var usize int64
 	useDict := false
 	var dictOff int64
-	if pw.dictCol[k] && src != nil {
+	dictLen := 0
+	switch {
+	case src == nil:
+	case pw.dictCol[k]:
 		useDict = pw.buildDict(src, n)
+		dictLen = len(pw.dict.off)
+	case c.Kind == Float || c.Kind == Int:
+		useDict = pw.buildNumDict(src, c.Kind, n)
+		dictLen = len(pw.ndict.vals)
 	}
 	if useDict {
 		dictOff = pw.off
 		body := pw.body[:0]
-		d := &pw.dict
-		s := uint32(0)
-		for _, e := range d.off {
-			body = binary.LittleEndian.AppendUint32(body, e-s)
-			body = append(body, d.dat[s:e]...)
-			s = e
+		if c.Kind == String {
+			d := &pw.dict
+			s := uint32(0)
+			for _, e := range d.off {
+				body = binary.LittleEndian.AppendUint32(body, e-s)
+				body = append(body, d.dat[s:e]...)
+				s = e
+			}
+		} else {
+			body = append(body, asBytes(pw.ndict.vals)...)
 		}
 		pw.body = body
 		h := format.PageHeader{Type: format.DictionaryPage}
-		h.DictionaryPageHeader = thrift.New(format.DictionaryPageHeader{NumValues: int32(len(d.off)), Encoding: format.Plain})
+		h.DictionaryPageHeader = thrift.New(format.DictionaryPageHeader{NumValues: int32(dictLen), Encoding: format.Plain})
 		u, err := pw.page(&h, body)
 		if err != nil {
 			return format.ColumnChunk{}, 0, err
@@ -197,7 +209,7 @@ func (pw *pqWriter) writeColumn(k int, c Column, src *colBuf, n int) (format.Col
 		case src == nil || valid == 0:
 		case useDict:
 			enc = format.RLEDictionary
-			w := max(1, bits.Len(uint(len(pw.dict.off)-1)))
+			w := max(1, bits.Len(uint(dictLen-1)))
 			body = append(body, byte(w))
 			body = appendHybrid(body, pw.idx[nv:nv+valid], w)
 		default:
@@ -278,6 +290,74 @@ func (pw *pqWriter) buildDict(src *colBuf, n int) bool {
 	}
 	pw.idx = idx
 	return len(idx) > 0 && len(d.off) <= max(len(idx)/2, 1)
+}
+
+// maxNumDict is the most distinct values of a number column's dictionary
+// (quantities, counts, flags); columns with more are written PLAIN.
+const maxNumDict = 256
+
+// buildNumDict is buildDict for Float and Int columns: values compared by
+// their bits; it gives up (false) at more than maxNumDict distinct values.
+func (pw *pqWriter) buildNumDict(src *colBuf, kind Kind, n int) bool {
+	d := &pw.ndict
+	d.reset()
+	idx := pw.idx[:0]
+	last, lastI := uint64(0), int32(-1)
+	for r := 0; r < n; r++ {
+		if src.null[r] {
+			continue
+		}
+		var v uint64
+		if kind == Float {
+			v = math.Float64bits(src.f[r])
+		} else {
+			v = uint64(src.i[r])
+		}
+		if lastI >= 0 && v == last {
+			idx = append(idx, lastI)
+			continue
+		}
+		i := d.index(v)
+		if i < 0 {
+			pw.idx = idx
+			return false
+		}
+		last, lastI = v, i
+		idx = append(idx, i)
+	}
+	pw.idx = idx
+	return len(idx) > 0
+}
+
+// numDict maps up to maxNumDict 8-byte values to dictionary indexes
+// (first-seen order).
+type numDict struct {
+	slots [4 * maxNumDict]int32 // index+1; 0 = empty
+	vals  []uint64
+}
+
+func (d *numDict) reset() {
+	clear(d.slots[:])
+	d.vals = d.vals[:0]
+}
+
+// index returns v's index, adding it; -1 when the dictionary is full.
+func (d *numDict) index(v uint64) int32 {
+	const mask = 4*maxNumDict - 1
+	for j := (v * 0x9E3779B97F4A7C15) >> 54; ; j = (j + 1) & mask {
+		e := d.slots[j]
+		if e == 0 {
+			if len(d.vals) == maxNumDict {
+				return -1
+			}
+			d.vals = append(d.vals, v)
+			d.slots[j] = int32(len(d.vals))
+			return int32(len(d.vals) - 1)
+		}
+		if d.vals[e-1] == v {
+			return e - 1
+		}
+	}
 }
 
 // appendDefLevels appends rows lo..hi-1's definition levels (1 = value,

@@ -20,7 +20,8 @@ import (
 
 // pqTestBlock builds n orders rows: customer ids in sorted runs of runLen
 // (unique ids when runLen is 1), a product from 40 values, unique order
-// ids, and every nullEvery-th row null in the optional columns (none when
+// ids, few distinct quantities and lines (number dictionaries), and every
+// nullEvery-th row null in the optional columns (none when
 // nullEvery is 0).
 func pqTestBlock(n, runLen, nullEvery int) *block {
 	spec := Specs[Orders]
@@ -58,11 +59,22 @@ func pqTestBlock(n, runLen, nullEvery int) *block {
 				}
 				d.off = append(d.off, uint32(len(d.dat)))
 			case Float:
-				d.f = append(d.f, float64(rnd(100000))/100)
+				if c.Name == "quantity" { // few values: a dictionary
+					d.f = append(d.f, float64(rnd(5))-0.5)
+				} else {
+					d.f = append(d.f, float64(rnd(100000))/100)
+				}
 			case Bool:
 				d.i = append(d.i, int64(rnd(2)))
 			default:
-				d.i = append(d.i, int64(rnd(1<<40)))
+				switch c.Name {
+				case "lines": // one value: a dictionary of one
+					d.i = append(d.i, 1)
+				case "distinct_products": // just over the dictionary limit
+					d.i = append(d.i, int64(rnd(maxNumDict+1)))
+				default:
+					d.i = append(d.i, int64(rnd(1<<40)))
+				}
 			}
 		}
 		b.n++
