@@ -221,7 +221,13 @@ func Build(ctx context.Context, dir string, opts Options) (*Frame, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return assemble(&spec, outs, dst, workers, opts.Churn.HorizonDuration()), nil
+	f := assemble(&spec, outs, dst, workers, opts.Churn.HorizonDuration())
+	// The workers' column buffers (hundreds of MB on a large snapshot) are
+	// garbage now: collect them, so writing the file reuses their memory
+	// instead of growing the heap into fresh pages.
+	pool, outs, dst = nil, nil, nil
+	runtime.GC()
+	return f, nil
 }
 
 // labelIDs are the customer ids and runs of one shard of the label table
