@@ -136,7 +136,9 @@ func (r *shardReader) scanPages(name string, onDict func(data []byte, n int) err
 				return col, err
 			}
 		}
-		if err := pr.Err(); err != nil {
+		err = pr.Err()
+		pr.Close() // gives its buffers back to the reader's allocator
+		if err != nil {
 			return col, fmt.Errorf("features: reading column %s of %s: %w", name, r.path, err)
 		}
 	}

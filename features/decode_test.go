@@ -48,7 +48,7 @@ func TestPageDecoderMatchesArrowReaders(t *testing.T) {
 			n := 20011
 			writeDecodeFile(t, path, rng, n, tc.dict, tc.v2, tc.nulls, tc.pageSize, tc.card, tc.milli)
 
-			r, err := openShard(path)
+			r, err := openShard(path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -252,7 +252,7 @@ func readLabelIDs(ctx context.Context, spec *buildSpec, t datasets.Table, s int)
 	if _, err := os.Stat(p); err != nil {
 		return nil, nil // a shard with no rows of this table
 	}
-	r, err := openShard(p)
+	r, err := openShard(p, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -424,6 +424,8 @@ type worker struct {
 	// read before the build.
 	pre      *labelIDs
 	preTable datasets.Table
+	// alloc recycles the page readers' buffers across column chunks.
+	alloc *recycler
 
 	// keep holds the column buffers of the previous shard for reuse.
 	keep struct {
@@ -444,7 +446,10 @@ func (w *worker) open(t datasets.Table, s int) (*shardReader, error) {
 	if _, err := os.Stat(p); err != nil {
 		return nil, nil // a shard with no rows of this table
 	}
-	return openShard(p)
+	if w.alloc == nil {
+		w.alloc = &recycler{}
+	}
+	return openShard(p, w.alloc)
 }
 
 // colLoader reads the columns of one table's shard file, stopping at the

@@ -68,7 +68,76 @@ type shardReader struct {
 	scratch pageScratch
 }
 
-func openShard(path string) (*shardReader, error) {
+// recycler is a memory.Allocator that keeps a few freed buffers for the
+// next allocations: arrow-go's page readers get their decompression and
+// page buffers from it and give them back on Close, so reading a shard's
+// column chunks one after another reuses the same few buffers instead of
+// allocating new ones per chunk. One goroutine at a time.
+type recycler struct {
+	mem  memory.GoAllocator
+	free [][]byte
+}
+
+const recyclerKeep = 8
+
+func (a *recycler) Allocate(size int) []byte {
+	best := -1
+	for i, b := range a.free {
+		if cap(b) >= size && (best < 0 || cap(b) < cap(a.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return a.mem.Allocate(size)
+	}
+	b := a.free[best][:size]
+	a.free[best] = a.free[len(a.free)-1]
+	a.free = a.free[:len(a.free)-1]
+	clear(b)
+	return b
+}
+
+func (a *recycler) Reallocate(size int, b []byte) []byte {
+	if size <= cap(b) {
+		old := len(b)
+		b = b[:size]
+		if size > old {
+			clear(b[old:])
+		}
+		return b
+	}
+	nb := a.Allocate(size)
+	copy(nb, b)
+	a.Free(b)
+	return nb
+}
+
+func (a *recycler) Free(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	if len(a.free) < recyclerKeep {
+		a.free = append(a.free, b[:0])
+		return
+	}
+	// keep the larger buffers
+	small := 0
+	for i, f := range a.free {
+		if cap(f) < cap(a.free[small]) {
+			small = i
+		}
+	}
+	if cap(b) > cap(a.free[small]) {
+		a.free[small] = b[:0]
+	}
+}
+
+// openShard opens a shard file; alloc (nil for a new one) provides the
+// page readers' buffers.
+func openShard(path string, alloc *recycler) (*shardReader, error) {
+	if alloc == nil {
+		alloc = &recycler{}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("features: %w", err)
@@ -76,7 +145,7 @@ func openShard(path string) (*shardReader, error) {
 	// Column chunks stream through a 256 KiB buffer (grown for a larger
 	// page) instead of a fresh allocation of the whole chunk per column
 	// and row group (less garbage, fewer first-touch page faults).
-	props := parquet.NewReaderProperties(nil)
+	props := parquet.NewReaderProperties(alloc)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = 256 << 10
 	pf, err := file.NewParquetReader(f, file.WithReadProps(props))
