@@ -538,6 +538,10 @@ func arrowToRaw(c *rawCol, a arrow.Array) error {
 	n := a.Len()
 	nulls := func() {
 		c.null = c.null[:0]
+		if a.NullN() == 0 {
+			c.null = append(c.null, make([]bool, n)...)
+			return
+		}
 		for i := 0; i < n; i++ {
 			c.null = append(c.null, a.IsNull(i))
 		}
@@ -545,6 +549,15 @@ func arrowToRaw(c *rawCol, a arrow.Array) error {
 	switch x := a.(type) {
 	case *array.String:
 		c.reset(rawText)
+		if offs := x.ValueOffsets(); x.NullN() == 0 && len(offs) == n+1 {
+			// no nulls: the bytes and the offsets in one copy each
+			c.buf = append(c.buf, x.ValueBytes()...)
+			base := offs[0]
+			for _, o := range offs[1:] {
+				c.end = append(c.end, o-base)
+			}
+			break
+		}
 		for i := 0; i < n; i++ {
 			if x.IsNull(i) {
 				c.appendText(nil)
