@@ -319,11 +319,12 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 	}
 	err = rd.run(ctx, p.slots, func(w int, b *rawBatch) error { return convs[w].convert(b) })
 	if err == nil {
+		// sort the rows left in memory into runs, one converter per core
+		var fg errgroup.Group
 		for _, c := range convs {
-			if err = c.flush(); err != nil {
-				break
-			}
+			fg.Go(c.flush)
 		}
+		err = fg.Wait()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sources.%s: %w", t, err)
