@@ -30,7 +30,7 @@ func assemble(spec *buildSpec, outs []*shardOut, dst *frameDst, workers int, hor
 	for k := range spec.cutoffs {
 		for s, o := range outs {
 			n := o.blocks[k].n
-			if from := k*dst.total + dst.start[s]; from != rows && n > 0 {
+			if from := dst.start[k][s]; from != rows && n > 0 {
 				moves = append(moves, move{from, rows, n})
 			}
 			rows += n

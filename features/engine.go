@@ -231,10 +231,15 @@ func Build(ctx context.Context, dir string, opts Options) (*Frame, error) {
 }
 
 // labelIDs are the customer ids and runs of one shard of the label table
-// (nil ids when the shard has no such file).
+// (nil when the shard has no such file), and per cutoff how many of its
+// customers can be eligible there.
 type labelIDs struct {
 	ids  strCol
 	runs []int32
+	// perCut[k] bounds the shard's rows at cutoff k: with several cutoffs,
+	// the customers with a record dated before it (eligibility needs one),
+	// else all customers.
+	perCut []int
 }
 
 func (p *labelIDs) customers() int {
@@ -261,29 +266,60 @@ func readLabelIDs(ctx context.Context, spec *buildSpec, t datasets.Table, s int)
 	if out.ids, out.runs, err = r.idRuns("customer_id", out.ids, out.runs); err != nil {
 		return nil, err
 	}
+	out.perCut = make([]int, len(spec.cutoffs))
+	if len(spec.cutoffs) == 1 {
+		out.perCut[0] = out.customers()
+		return out, nil
+	}
+	// Several cutoffs: an early one may see few customers, so reserve only
+	// those with a record before it (the time column is read once more by
+	// the build).
+	ts, err := r.times(datasets.Specs[t].TimeCol, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) != r.rows || int(out.runs[len(out.runs)-1]) != r.rows {
+		return nil, fmt.Errorf("features: %s: columns have %d and %d rows, the file %d", r.path, len(ts), out.runs[len(out.runs)-1], r.rows)
+	}
+	for k := 0; k+1 < len(out.runs); k++ {
+		first := int64(noTime)
+		for _, x := range ts[out.runs[k]:out.runs[k+1]] {
+			first = min(first, x)
+		}
+		for c, D := range spec.cutoffs {
+			if first < D {
+				out.perCut[c]++
+			}
+		}
+	}
 	return out, nil
 }
 
 // frameDst is the frame's fixed columns, ids and labels, allocated before
-// the shards run: rows of cutoff k and shard s go from
-// k*total+start[s] on, at most bound[s] of them.
+// the shards run: rows of cutoff k and shard s go from start[k][s] on, at
+// most bound[k][s] of them (cutoff-major, then shard order).
 type frameDst struct {
-	total  int
-	start  []int
-	bound  []int
+	start  [][]int
+	bound  [][]int
 	x      [][]float64
 	ids    []string
 	labels []float64
 }
 
 func newFrameDst(nFixed, cutoffs int, pre []*labelIDs) *frameDst {
-	d := &frameDst{start: make([]int, len(pre)), bound: make([]int, len(pre))}
-	for s, p := range pre {
-		d.start[s] = d.total
-		d.bound[s] = p.customers()
-		d.total += d.bound[s]
+	d := &frameDst{start: make([][]int, cutoffs), bound: make([][]int, cutoffs)}
+	n := 0
+	for k := range cutoffs {
+		d.start[k] = make([]int, len(pre))
+		d.bound[k] = make([]int, len(pre))
+		for s, p := range pre {
+			d.start[k][s] = n
+			if p != nil {
+				d.bound[k][s] = p.perCut[k]
+			}
+			n += d.bound[k][s]
+		}
 	}
-	n := cutoffs * d.total
 	d.x = make([][]float64, nFixed)
 	for j := range d.x {
 		d.x[j] = make([]float64, n)
@@ -642,14 +678,13 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 		famWidth[f] = len(out.famNames[f]) * len(lay.fams[f].subs)
 		w.famRow[f] = make([]float64, famWidth[f])
 	}
-	// Rows: at most one per customer of the label table.
-	bound := dst.bound[s]
+	// Rows: at most dst.bound[k][s] per cutoff.
 	for k := range out.blocks {
 		b := &out.blocks[k]
 		for f := range famWidth {
 			b.fam = append(b.fam, make([][]float64, famWidth[f]))
 			for j := range b.fam[f] {
-				b.fam[f][j] = make([]float64, 0, bound)
+				b.fam[f][j] = make([]float64, 0, dst.bound[k][s])
 			}
 		}
 	}
@@ -749,10 +784,10 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 				id = string(minID)
 			}
 			b := &out.blocks[k]
-			if b.n == bound {
-				return nil, fmt.Errorf("features: shard %d has more rows at one cutoff than the %d customers of its label table", s, bound)
+			if b.n == dst.bound[k][s] {
+				return nil, fmt.Errorf("features: shard %d has more eligible customers at cutoff %d than the %d its label table allows", s, k, dst.bound[k][s])
 			}
-			at := k*dst.total + dst.start[s] + b.n
+			at := dst.start[k][s] + b.n
 			b.n++
 			dst.ids[at] = id
 			dst.labels[at] = label
