@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/parquet"
@@ -45,8 +46,13 @@ type pqWriter struct {
 	idx             []int32 // dictionary index of each non-null row
 }
 
-// pqPageRows is the most rows per data page.
-const pqPageRows = 64 << 10
+// pqPageRows is the most rows per data page; PLAIN string pages also end
+// after about pqPageBytes of values, and a string dictionary of more bytes
+// is given up for PLAIN (as arrow-go does at 1 MiB).
+const (
+	pqPageRows  = 64 << 10
+	pqPageBytes = 1 << 20
+)
 
 func newPQWriter(w *bufio.Writer, spec TableSpec, arrowSchema string) (*pqWriter, error) {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true), zstd.WithAllLitEntropyCompression(true))
@@ -197,8 +203,18 @@ func (pw *pqWriter) writeColumn(k int, c Column, src *colBuf, n int) (format.Col
 	md.DataPageOffset = pw.off
 	pages := int32(0)
 	nv := 0 // non-null rows before lo (index into pw.idx)
-	for lo := 0; lo < n || lo == 0; lo += pqPageRows {
+	for lo := 0; ; {
 		hi := min(lo+pqPageRows, n)
+		if c.Kind == String && !useDict && src != nil && hi > lo+1 {
+			// PLAIN strings: at most about pqPageBytes of them per page
+			start := uint32(0)
+			if lo > 0 {
+				start = src.off[lo-1]
+			}
+			if src.off[hi-1]-start > pqPageBytes {
+				hi = lo + 1 + sort.Search(hi-lo-1, func(j int) bool { return src.off[lo+1+j]-start > pqPageBytes })
+			}
+		}
 		body := pw.body[:0]
 		valid := hi - lo
 		if opt {
@@ -228,6 +244,7 @@ func (pw *pqWriter) writeColumn(k int, c Column, src *colBuf, n int) (format.Col
 		if hi >= n {
 			break
 		}
+		lo = hi
 	}
 	denc := format.Plain
 	if useDict {
@@ -283,13 +300,13 @@ func (pw *pqWriter) buildDict(src *colBuf, n int) bool {
 		last = d.index(v)
 		lastV = v
 		idx = append(idx, last)
-		if len(d.off) > n/2+1 {
+		if len(d.off) > n/2+1 || len(d.dat) > pqPageBytes {
 			pw.idx = idx
 			return false
 		}
 	}
 	pw.idx = idx
-	return len(idx) > 0 && len(d.off) <= max(len(idx)/2, 1)
+	return len(idx) > 0 && len(d.off) <= max(len(idx)/2, 1) && len(d.dat) <= pqPageBytes
 }
 
 // maxNumDict is the most distinct values of a number column's dictionary

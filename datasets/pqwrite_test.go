@@ -22,8 +22,8 @@ import (
 // (unique ids when runLen is 1), a product from 40 values, unique order
 // ids, few distinct quantities and lines (number dictionaries), and every
 // nullEvery-th row null in the optional columns (none when
-// nullEvery is 0).
-func pqTestBlock(n, runLen, nullEvery int) *block {
+// nullEvery is 0); long makes the products 100 kB strings.
+func pqTestBlock(n, runLen, nullEvery int, long bool) *block {
 	spec := Specs[Orders]
 	b := newBlock(len(spec.Columns))
 	x := uint64(0x9E3779B97F4A7C15)
@@ -54,7 +54,11 @@ func pqTestBlock(n, runLen, nullEvery int) *block {
 							d.dat = append(d.dat, "store"...)
 						}
 					default:
-						d.dat = fmt.Appendf(d.dat, "p%d", rnd(40))
+						if long { // 12 products of 100 kB: a dictionary over 1 MiB
+							d.dat = append(d.dat, bytes.Repeat([]byte{'a' + byte(rnd(12))}, 100_000)...)
+						} else {
+							d.dat = fmt.Appendf(d.dat, "p%d", rnd(40))
+						}
 					}
 				}
 				d.off = append(d.off, uint32(len(d.dat)))
@@ -97,15 +101,17 @@ func TestPQWriterReadBack(t *testing.T) {
 	cases := []struct {
 		name                string
 		rows, runLen, nulls int
+		long                bool
 		groups              []int // row group sizes
 		present             []bool
 	}{
-		{"dense, several pages", 150_000, 20, 0, []int{150_000}, all},
-		{"nulls, two row groups", 90_000, 7, 3, []int{50_000, 40_000}, all},
-		{"unique customer ids (no dictionary)", 5_000, 1, 0, []int{5_000}, all},
-		{"absent optional columns", 1_000, 3, 0, []int{1_000}, requiredOnly},
-		{"odd sizes", 13, 2, 2, []int{5, 8}, all},
-		{"empty", 0, 1, 0, []int{0}, all},
+		{"dense, several pages", 150_000, 20, 0, false, []int{150_000}, all},
+		{"nulls, two row groups", 90_000, 7, 3, false, []int{50_000, 40_000}, all},
+		{"unique customer ids (no dictionary)", 5_000, 1, 0, false, []int{5_000}, all},
+		{"long strings (pages split by bytes, no dictionary)", 200, 3, 5, true, []int{200}, all},
+		{"absent optional columns", 1_000, 3, 0, false, []int{1_000}, requiredOnly},
+		{"odd sizes", 13, 2, 2, false, []int{5, 8}, all},
+		{"empty", 0, 1, 0, false, []int{0}, all},
 	}
 	var kinds []Kind
 	for _, c := range spec.Columns {
@@ -117,7 +123,7 @@ func TestPQWriterReadBack(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			want := pqTestBlock(tc.rows, tc.runLen, tc.nulls)
+			want := pqTestBlock(tc.rows, tc.runLen, tc.nulls, tc.long)
 			path := filepath.Join(t.TempDir(), "part.parquet")
 			f, err := os.Create(path)
 			if err != nil {
@@ -145,9 +151,42 @@ func TestPQWriterReadBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Close()
+			if tc.long {
+				checkLongPages(t, path)
+			}
 			checkArrow(t, path, want, tc.present)
 			checkParquetGo(t, path, want, tc.present)
 		})
+	}
+}
+
+// checkLongPages checks that a column of 100 kB strings was written PLAIN
+// (its dictionary would exceed 1 MiB) in pages of about 1 MiB.
+func checkLongPages(t *testing.T, path string) {
+	t.Helper()
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Close()
+	pr, err := rdr.RowGroup(0).GetColumnPageReader(rdr.MetaData().Schema.ColumnIndexByName("product"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := 0
+	for pr.Next() {
+		switch pr.Page().(type) {
+		case *file.DictionaryPage:
+			t.Fatalf("product: a dictionary page over 1 MiB")
+		case *file.DataPageV1:
+			pages++
+		}
+	}
+	if err := pr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if pages < 10 {
+		t.Fatalf("product: %d data pages for ~20 MB of strings, want pages of about 1 MiB", pages)
 	}
 }
 
