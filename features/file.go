@@ -1,7 +1,6 @@
 package features
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -96,11 +95,7 @@ func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := writeParquet(ctx, bw, f, cols, kv, runtime.GOMAXPROCS(0)); err != nil {
-		return fmt.Errorf("features: writing %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeParquet(ctx, tmp, f, cols, kv, runtime.GOMAXPROCS(0)); err != nil {
 		return fmt.Errorf("features: writing %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {

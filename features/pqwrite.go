@@ -1,10 +1,10 @@
 package features
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"sync"
@@ -397,14 +397,14 @@ func appendBitPacked(body []byte, vals []int32, width int) []byte {
 	return body
 }
 
-// writeParquet writes the Parquet file of f with columns cols to w:
-// magic, row groups of writeRowGroup rows, footer with kv.
-func writeParquet(ctx context.Context, w *bufio.Writer, f *Frame, cols []pqColumn, kv [][2]string, workers int) error {
+// writeParquet writes the Parquet file of f with columns cols to w from
+// offset 0: magic, row groups of writeRowGroup rows, footer with kv.
+func writeParquet(ctx context.Context, w io.WriterAt, f *Frame, cols []pqColumn, kv [][2]string, workers int) error {
 	n := len(f.IDs)
 	ncol := len(cols)
 	nrg := max(1, (n+writeRowGroup-1)/writeRowGroup)
 	ntask := nrg * ncol
-	if _, err := w.WriteString("PAR1"); err != nil {
+	if _, err := w.WriteAt([]byte("PAR1"), 0); err != nil {
 		return err
 	}
 	off := int64(4)
@@ -465,9 +465,47 @@ func writeParquet(ctx context.Context, w *bufio.Writer, f *Frame, cols []pqColum
 			}
 		}()
 	}
+	// Chunks are written at their offsets (known once the chunks before
+	// them are encoded) by their own goroutines, so copying them into the
+	// file overlaps the encoding instead of running on this one.
+	type job struct {
+		buf []byte
+		off int64
+	}
+	jobs := make(chan job, ncol+2*workers)
+	var wwg sync.WaitGroup
+	var werrMu sync.Mutex
+	var werr error
+	for range workers {
+		wwg.Add(1)
+		go func() {
+			defer wwg.Done()
+			for j := range jobs {
+				if _, err := w.WriteAt(j.buf, j.off); err != nil {
+					werrMu.Lock()
+					if werr == nil {
+						werr = err
+					}
+					werrMu.Unlock()
+				}
+				select {
+				case free <- j.buf:
+				default:
+				}
+				<-window
+			}
+		}()
+	}
+	stopped := false
 	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		wg.Wait()
+		close(jobs)
+		wwg.Wait()
 	}
 	var rgs []format.RowGroup
 	for rg := 0; rg < nrg; rg++ {
@@ -492,24 +530,19 @@ func writeParquet(ctx context.Context, w *bufio.Writer, f *Frame, cols []pqColum
 			if ch.dictOff >= 0 {
 				md.DictionaryPageOffset = off + ch.dictOff
 			}
-			if _, err := w.Write(ch.buf); err != nil {
-				stop()
-				return err
-			}
+			jobs <- job{ch.buf, off}
 			g.Columns = append(g.Columns, format.ColumnChunk{FileOffset: off, MetaData: md})
 			g.TotalByteSize += md.TotalUncompressedSize
 			g.TotalCompressedSize += md.TotalCompressedSize
 			off += int64(len(ch.buf))
-			select {
-			case free <- ch.buf:
-			default:
-			}
 			s.ch = nil
-			<-window
 		}
 		rgs = append(rgs, g)
 	}
 	stop()
+	if werr != nil {
+		return werr
+	}
 
 	md := format.FileMetaData{Version: 1, NumRows: int64(n), RowGroups: rgs, CreatedBy: "retain features"}
 	for _, p := range kv {
@@ -540,12 +573,9 @@ func writeParquet(ctx context.Context, w *bufio.Writer, f *Frame, cols []pqColum
 	if err != nil {
 		return fmt.Errorf("footer: %w", err)
 	}
-	if _, err := w.Write(b); err != nil {
-		return err
-	}
 	var tail [8]byte
 	binary.LittleEndian.PutUint32(tail[:], uint32(len(b)))
 	copy(tail[4:], "PAR1")
-	_, err = w.Write(tail[:])
+	_, err = w.WriteAt(append(b, tail[:]...), off)
 	return err
 }
