@@ -770,7 +770,7 @@ type runScratch struct {
 // spill sorts b (rows of one shard) by (customer, time, line) and writes
 // them as a run file, runBlockRows rows at a time.
 func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error {
-	perm := sortRun(b, p, sc)
+	perm, inOrder := sortRun(b, p, sc)
 	if sc.sorted == nil {
 		sc.sorted, sc.chunk = newBlock(len(p.cols)), newBlock(len(p.cols))
 	}
@@ -786,20 +786,28 @@ func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error
 		return fmt.Errorf("spill file: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 256<<10)
-	sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
+	src := b
+	if !inOrder {
+		sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
+		src = sc.sorted
+	}
 	for a := 0; a < len(perm); a += runBlockRows {
 		sb.reset()
-		sb.appendRows(sc.sorted, a, min(a+runBlockRows, len(perm)), p.kinds, p.present)
+		sb.appendRows(src, a, min(a+runBlockRows, len(perm)), p.kinds, p.present)
 		sb.writeTo(w, p.kinds, p.present)
 	}
 	return finishSpill(w, f)
 }
 
-// keep sorts b (rows of one shard) into an in-memory run.
+// keep sorts b (rows of one shard, given up by the caller) into an
+// in-memory run.
 func (s *spiller) keep(shard int, b *block, p *tablePlan) {
-	perm := sortRun(b, p, &runScratch{})
-	sb := newBlock(len(p.cols))
-	scatterSorted(b, perm, p, sb, nil)
+	perm, inOrder := sortRun(b, p, &runScratch{})
+	sb := b // the converter gives b up
+	if !inOrder {
+		sb = newBlock(len(p.cols))
+		scatterSorted(b, perm, p, sb, nil)
+	}
 	s.mu.Lock()
 	s.mem[shard] = append(s.mem[shard], memRun{b: sb, lo: 0, hi: sb.n})
 	s.rows[shard] += int64(sb.n)

@@ -337,7 +337,10 @@ func TestSortRun(t *testing.T) {
 				b.line = append(b.line, int64(rnd(3)))
 				b.n++
 			}
-			got := sortRun(b, p, &runScratch{})
+			got, inOrder := sortRun(b, p, &runScratch{})
+			if inOrder {
+				t.Fatalf("random rows reported as already sorted")
+			}
 			want := make([]int32, b.n)
 			for i := range want {
 				want[i] = int32(i)
@@ -359,6 +362,18 @@ func TestSortRun(t *testing.T) {
 			})
 			if !slices.Equal(got, want) {
 				t.Fatalf("sortRun order differs from the comparison sort")
+			}
+			// the same rows in sorted order are recognised as such
+			sb := newBlock(4)
+			scatterSorted(b, want, p, sb, nil)
+			again, inOrder := sortRun(sb, p, &runScratch{})
+			if !inOrder {
+				t.Fatalf("sorted rows not recognised as sorted")
+			}
+			for i, r := range again {
+				if int(r) != i {
+					t.Fatalf("sorted rows: position %d holds row %d", i, r)
+				}
 			}
 		})
 	}

@@ -26,48 +26,12 @@ type radixKey struct {
 // source line, row): an LSD radix sort on the ids' 8-byte prefixes (bytes
 // that are the same in every row are skipped), then rows with equal
 // prefixes (one customer's rows, or ids longer than 8 bytes that share
-// them) are sorted by the full comparison. perm, keys and tmp are scratch
-// space, returned for reuse.
-func sortRun(b *block, p *tablePlan, sc *runScratch) []int32 {
+// them) are sorted by the full comparison. Rows already in that order (a
+// sorted export) are detected on the way and returned as they are (sorted
+// true, perm the identity). The slices live in sc, reused.
+func sortRun(b *block, p *tablePlan, sc *runScratch) (perm []int32, sorted bool) {
 	n := b.n
 	ids := &b.cols[p.custIdx]
-	keys := resize(sc.keys, n)
-	tmp := resize(sc.keys2, n)
-	sc.keys, sc.keys2 = keys, tmp
-	var cnt [8][256]int32
-	s := uint32(0)
-	for r := 0; r < n; r++ {
-		e := ids.off[r]
-		pre := idPrefix(ids.dat[s:e])
-		s = e
-		keys[r] = radixKey{pre: pre, row: int32(r)}
-		for d := 0; d < 8; d++ {
-			cnt[d][byte(pre>>(8*d))]++
-		}
-	}
-	for d := 0; d < 8 && n > 1; d++ {
-		c := &cnt[d]
-		shift := uint(8 * d)
-		if c[byte(keys[0].pre>>shift)] == int32(n) {
-			continue // the same byte in every row
-		}
-		sum := int32(0)
-		for i, v := range c {
-			c[i] = sum
-			sum += v
-		}
-		for _, k := range keys {
-			x := byte(k.pre >> shift)
-			tmp[c[x]] = k
-			c[x]++
-		}
-		keys, tmp = tmp, keys
-	}
-	perm := resize(sc.perm, n)
-	sc.perm = perm
-	for i, k := range keys {
-		perm[i] = k.row
-	}
 	var tc *colBuf
 	if p.timeIdx >= 0 && p.present[p.timeIdx] {
 		tc = &b.cols[p.timeIdx]
@@ -99,6 +63,56 @@ func sortRun(b *block, p *tablePlan, sc *runScratch) []int32 {
 		}
 		return int(a - c)
 	}
+	keys := resize(sc.keys, n)
+	tmp := resize(sc.keys2, n)
+	sc.keys, sc.keys2 = keys, tmp
+	perm = resize(sc.perm, n)
+	sc.perm = perm
+	var cnt [8][256]int32
+	s := uint32(0)
+	sorted = true
+	for r := 0; r < n; r++ {
+		e := ids.off[r]
+		pre := idPrefix(ids.dat[s:e])
+		s = e
+		keys[r] = radixKey{pre: pre, row: int32(r)}
+		for d := 0; d < 8; d++ {
+			cnt[d][byte(pre>>(8*d))]++
+		}
+		if sorted && r > 0 {
+			// already in order (a sorted export)? then no sort is needed
+			if q := keys[r-1].pre; pre < q || pre == q && cmp(int32(r-1), int32(r)) > 0 {
+				sorted = false
+			}
+		}
+	}
+	if sorted {
+		for r := range perm {
+			perm[r] = int32(r)
+		}
+		return perm, true
+	}
+	for d := 0; d < 8 && n > 1; d++ {
+		c := &cnt[d]
+		shift := uint(8 * d)
+		if c[byte(keys[0].pre>>shift)] == int32(n) {
+			continue // the same byte in every row
+		}
+		sum := int32(0)
+		for i, v := range c {
+			c[i] = sum
+			sum += v
+		}
+		for _, k := range keys {
+			x := byte(k.pre >> shift)
+			tmp[c[x]] = k
+			c[x]++
+		}
+		keys, tmp = tmp, keys
+	}
+	for i, k := range keys {
+		perm[i] = k.row
+	}
 	for i := 0; i < n; {
 		j := i + 1
 		for j < n && keys[j].pre == keys[i].pre {
@@ -115,7 +129,7 @@ func sortRun(b *block, p *tablePlan, sc *runScratch) []int32 {
 		}
 		i = j
 	}
-	return perm
+	return perm, false
 }
 
 // rollup folds order lines with the same (customer, order_id) into one

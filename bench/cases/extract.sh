@@ -6,7 +6,8 @@
 # EXTRACT_SHARDS overrides the shard count (fewer shards = bigger shards).
 # Targets: >= 2M rows/s from CSV, >= 10M rows/s from Parquet, peak RSS < 1 GB.
 # Data: bench/cases/extractgen (deterministic, seed 1), cached in bench/out/extract.
-# EXTRACT_ROWS / EXTRACT_CUSTOMERS override the size.
+# EXTRACT_ROWS / EXTRACT_CUSTOMERS override the size. EXTRACT_SORTED=1 uses
+# a data set already sorted by (customer_id, ordered_at), like a sorted export.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rows=${EXTRACT_ROWS:-20000000}
@@ -15,11 +16,13 @@ out=bench/out/extract
 mkdir -p "$out"
 go build -o "$out/retain" ./cmd/retain
 go build -o "$out/extractgen" ./bench/cases/extractgen
-csv="$out/orders-$rows.csv"
-pq="$out/orders-$rows.parquet"
+sorted=${EXTRACT_SORTED:-}
+tag=$rows${sorted:+-sorted}
+csv="$out/orders-$tag.csv"
+pq="$out/orders-$tag.parquet"
 if [ ! -s "$csv" ] || [ ! -s "$pq" ]; then
   echo "generating $rows order lines for $customers customers…"
-  "$out/extractgen" -rows "$rows" -customers "$customers" -seed 1 -csv "$csv.tmp" -parquet "$pq.tmp"
+  "$out/extractgen" -rows "$rows" -customers "$customers" -seed 1 ${sorted:+-sorted} -csv "$csv.tmp" -parquet "$pq.tmp"
   mv "$csv.tmp" "$csv"; mv "$pq.tmp" "$pq"
 fi
 for fmt in csv parquet; do

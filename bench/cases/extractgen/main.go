@@ -28,6 +28,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed")
 	csvOut := flag.String("csv", "", "CSV file to write")
 	pqOut := flag.String("parquet", "", "Parquet file to write")
+	sorted := flag.Bool("sorted", false, "write the rows sorted by (customer_id, ordered_at), as a sorted export would be (ids zero-padded so byte order is numeric order)")
 	flag.Parse()
 	rng := rand.New(rand.NewPCG(*seed, 7))
 	start := time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
@@ -69,10 +70,17 @@ func main() {
 	for i := 0; i < *rows; i++ {
 		c := rng.IntN(*customers)
 		t := start + rng.Int64N(span)
+		cid := "c" + strconv.Itoa(c)
+		if *sorted {
+			// customer i*customers/rows, times rising within a customer
+			c = int(int64(i) * int64(*customers) / int64(*rows))
+			first := (int64(c)*int64(*rows) + int64(*customers) - 1) / int64(*customers)
+			t = start + (int64(i)-first)*86400 + rng.Int64N(86400)
+			cid = fmt.Sprintf("c%07d", c)
+		}
 		q := 1 + rng.IntN(5)
 		price := float64(rng.IntN(5000)) / 100
 		oid := "o" + strconv.Itoa(i)
-		cid := "c" + strconv.Itoa(c)
 		prod := "p" + strconv.Itoa(rng.IntN(4000))
 		ch := channels[rng.IntN(3)]
 		if cw != nil {
