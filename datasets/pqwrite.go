@@ -19,6 +19,8 @@ import (
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/retainlab/retain/datasets/pqenc"
 )
 
 // pqWriter writes a snapshot shard file straight from blocks: flat columns,
@@ -227,7 +229,7 @@ func (pw *pqWriter) writeColumn(k int, c Column, src *colBuf, n int) (format.Col
 			enc = format.RLEDictionary
 			w := max(1, bits.Len(uint(dictLen-1)))
 			body = append(body, byte(w))
-			body = appendHybrid(body, pw.idx[nv:nv+valid], w)
+			body = pqenc.AppendHybrid(body, pw.idx[nv:nv+valid], w)
 		default:
 			body = appendPlain(body, c.Kind, src, lo, hi, valid == hi-lo)
 		}
@@ -416,76 +418,6 @@ func appendDefLevels(body []byte, src *colBuf, lo, hi int) ([]byte, int) {
 	}
 	binary.LittleEndian.PutUint32(body[lenAt:], uint32(len(body)-lenAt-4))
 	return body, valid
-}
-
-// appendHybrid appends vals in the RLE/bit-packed hybrid encoding:
-// repeats of 8 or more values become RLE runs (the indices of a sorted
-// customer_id are such runs), the rest bit-packed runs of whole groups of
-// 8 (the last one padded).
-func appendHybrid(body []byte, vals []int32, width int) []byte {
-	byteW := (width + 7) / 8
-	n := len(vals)
-	for i := 0; i < n; {
-		v := vals[i]
-		j := i + 1
-		for j < n && vals[j] == v {
-			j++
-		}
-		if j-i >= 8 {
-			body = binary.AppendUvarint(body, uint64(j-i)<<1)
-			for b := 0; b < byteW; b++ {
-				body = append(body, byte(uint32(v)>>(8*b)))
-			}
-			i = j
-			continue
-		}
-		// literal groups of 8 until one starts a run of 8
-		p := i + 8
-		for p+8 <= n {
-			q := p + 1
-			for q < p+8 && vals[q] == vals[p] {
-				q++
-			}
-			if q == p+8 {
-				break
-			}
-			p += 8
-		}
-		p = min(p, n)
-		body = appendBitPacked(body, vals[i:p], width)
-		i = p
-	}
-	return body
-}
-
-// appendBitPacked appends vals as one bit-packed run of width-bit values
-// (the RLE/bit-packed hybrid; the last group padded with zeros).
-func appendBitPacked(body []byte, vals []int32, width int) []byte {
-	groups := (len(vals) + 7) / 8
-	body = binary.AppendUvarint(body, uint64(groups)<<1|1)
-	var acc uint64
-	nb := 0
-	for _, v := range vals {
-		acc |= uint64(uint32(v)) << nb
-		nb += width
-		for nb >= 8 {
-			body = append(body, byte(acc))
-			acc >>= 8
-			nb -= 8
-		}
-	}
-	// pad to whole groups of 8 values
-	for pad := (groups*8 - len(vals)) * width; pad > 0; pad-- {
-		nb++
-		if nb == 8 {
-			body = append(body, byte(acc))
-			acc, nb = 0, 0
-		}
-	}
-	if nb > 0 {
-		body = append(body, byte(acc))
-	}
-	return body
 }
 
 // appendPlain appends the PLAIN encoding of rows lo..hi-1's non-null values.
