@@ -221,42 +221,54 @@ func rleDecode(buf []byte, width int, dst []int32) error {
 			for j := range out {
 				out[j] = 0
 			}
-		case width <= 8 && take == groups*8:
-			// whole groups of 8 values: one load of width bytes each
-			for g := 0; g < groups; g++ {
-				var w uint64
-				if o := g * width; o+8 <= len(src) {
-					w = binary.LittleEndian.Uint64(src[o:])
-				} else {
-					for b := 0; b < width; b++ {
-						w |= uint64(src[o+b]) << (8 * b)
-					}
-				}
+		case width <= 16 && take == groups*8:
+			// whole groups of 8 values of 1-16 bits (width bytes): values
+			// 0-3 from one 8-byte load, values 4-7 from a second load at
+			// byte 4*width/8 (4*width bits and the shift fit in 64).
+			h, sh := (4*width)>>3, uint((4*width)&7)
+			w1, w2, w3 := uint(width), uint(2*width), uint(3*width)
+			g := 0
+			for ; g < groups && g*width+16 <= len(src); g++ {
+				s := src[g*width : g*width+16]
+				a := binary.LittleEndian.Uint64(s[:8])
+				b := binary.LittleEndian.Uint64(s[h:h+8]) >> sh
 				o8 := out[g*8 : g*8+8 : g*8+8]
-				for j := range o8 {
-					o8[j] = int32(w & mask)
-					w >>= uint(width)
-				}
+				o8[0] = int32(a & mask)
+				o8[1] = int32(a >> w1 & mask)
+				o8[2] = int32(a >> w2 & mask)
+				o8[3] = int32(a >> w3 & mask)
+				o8[4] = int32(b & mask)
+				o8[5] = int32(b >> w1 & mask)
+				o8[6] = int32(b >> w2 & mask)
+				o8[7] = int32(b >> w3 & mask)
 			}
+			unpackBits(src[g*width:], width, out[g*8:])
 		default:
-			for j := range out {
-				bit := j * width
-				o := bit >> 3
-				var w uint64
-				if o+8 <= len(src) {
-					w = binary.LittleEndian.Uint64(src[o:])
-				} else {
-					for b := 0; o+b < len(src); b++ {
-						w |= uint64(src[o+b]) << (8 * b)
-					}
-				}
-				out[j] = int32((w >> (bit & 7)) & mask)
-			}
+			unpackBits(src, width, out)
 		}
 		pos += nb
 		i += take
 	}
 	return nil
+}
+
+// unpackBits fills out with the width-bit values packed from the start of
+// src (LSB first), one 8-byte load per value where src allows.
+func unpackBits(src []byte, width int, out []int32) {
+	mask := uint64(1)<<width - 1
+	for j := range out {
+		bit := j * width
+		o := bit >> 3
+		var w uint64
+		if o+8 <= len(src) {
+			w = binary.LittleEndian.Uint64(src[o:])
+		} else {
+			for b := 0; o+b < len(src); b++ {
+				w |= uint64(src[o+b]) << (8 * b)
+			}
+		}
+		out[j] = int32((w >> (bit & 7)) & mask)
+	}
 }
 
 // fixed8 reads an INT64 or DOUBLE column's raw 8-byte values into out (one

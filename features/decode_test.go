@@ -248,6 +248,9 @@ func TestRLEDecode(t *testing.T) {
 				continue
 			}
 			groups := 1 + rng.IntN(5)
+			if rng.IntN(3) == 0 { // long runs take the 8-values-at-once path
+				groups = 1 + rng.IntN(70)
+			}
 			buf = appendUvarint(buf, uint64(groups)<<1|1)
 			bitsBuf := make([]byte, groups*width)
 			for j := 0; j < groups*8; j++ {
