@@ -707,7 +707,15 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 			}
 		}
 	}
-	w.row = make([]float64, lay.nFixed)
+	// Rows go through a small row-major block per cutoff (it stays in L1)
+	// and move into the frame's columns a block at a time: column by
+	// column, sequential stores, instead of one store into each of the
+	// nFixed columns per row.
+	nf := lay.nFixed
+	pend := make([]rowBlock, len(spec.cutoffs))
+	for k := range pend {
+		pend[k] = rowBlock{buf: make([]float64, rowBlockRows*nf), at: dst.start[k][s]}
+	}
 
 	// Merge the customer runs of every table (all sorted by customer_id).
 	var tabs []*tableCols
@@ -776,6 +784,8 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 		}
 		var id string
 		for k, D := range spec.cutoffs {
+			pb := &pend[k]
+			w.row = pb.buf[pb.n*nf : (pb.n+1)*nf : (pb.n+1)*nf]
 			ok, label := w.customer(D, iOrd, iEv, iTk, iSv, iSub, iCu, lo, hi)
 			if !ok {
 				continue
@@ -791,8 +801,8 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 			b.n++
 			dst.ids[at] = id
 			dst.labels[at] = label
-			for j, v := range w.row {
-				dst.x[j][at] = v
+			if pb.n++; pb.n == rowBlockRows {
+				pb.flush(dst.x, nf)
 			}
 			for f := range b.fam {
 				for j, v := range w.famRow[f] {
@@ -801,7 +811,36 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 			}
 		}
 	}
+	for k := range pend {
+		pend[k].flush(dst.x, nf)
+	}
 	return out, nil
+}
+
+// rowBlockRows is the rows of a rowBlock.
+const rowBlockRows = 64
+
+// rowBlock holds the next rows of one cutoff, row-major (nFixed values
+// per row), before they move into the frame's columns from row at on.
+type rowBlock struct {
+	buf []float64
+	n   int
+	at  int
+}
+
+// flush moves the block's rows into the columns x and empties it.
+func (b *rowBlock) flush(x [][]float64, nf int) {
+	if b.n == 0 {
+		return
+	}
+	for j, col := range x[:nf] {
+		col = col[b.at : b.at+b.n]
+		for r := range col {
+			col[r] = b.buf[r*nf+j]
+		}
+	}
+	b.at += b.n
+	b.n = 0
 }
 
 func nan() float64 { return math.NaN() }
