@@ -73,6 +73,7 @@ func assemble(spec *buildSpec, outs []*shardOut, dst *frameDst, workers int, hor
 	clear(dst.ids[rows:])
 	f.Labels = compact(dst.labels)
 	f.Cutoffs = make([]time.Time, rows)
+	clear(f.Cutoffs) // write its pages before the GC can read them (see newFrameDst)
 	pos := 0
 	for k, D := range spec.cutoffs {
 		observed := maxTime != math.MinInt64 && D+spec.horizon <= maxTime

@@ -325,6 +325,11 @@ func newFrameDst(nFixed, cutoffs int, pre []*labelIDs) *frameDst {
 		d.x[j] = make([]float64, n)
 	}
 	d.ids = make([]string, n)
+	// Write the ids' fresh pages now: the GC scans this array while the
+	// shards fill it, and a page it reads first is mapped to the shared
+	// zero page, so the shard's later write takes a second fault that
+	// flushes the TLB of every CPU (do_wp_page in the profile).
+	clear(d.ids)
 	d.labels = make([]float64, n)
 	return d
 }
