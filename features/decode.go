@@ -41,6 +41,10 @@ type pageScratch struct {
 	valid  []uint8
 	idx    []int32
 	nulls  []int32
+	// dictionaries of fixed8 and idRunsPages
+	dict     []uint64
+	dictData []byte
+	dictOffs []int32
 }
 
 // scanPages walks every page of column name over the shard's row groups:
@@ -276,7 +280,8 @@ func unpackBits(src []byte, width int, out []int32) {
 // for encodings the page decoder does not handle.
 func (r *shardReader) fixed8(name string, out []uint64, nulls []int32) (col *schema.Column, n int, _ []int32, err error) {
 	nulls = nulls[:0]
-	var dict []uint64
+	dict := r.scratch.dict[:0]
+	defer func() { r.scratch.dict = dict }()
 	pos := 0
 	col, err = r.scanPages(name, func(data []byte, k int) error {
 		if len(data) < 8*k {
@@ -425,8 +430,8 @@ func (r *shardReader) codesPages(name string, in *interner, out []int32) (n int,
 // idRunsPages is idRuns over the page decoder.
 func (r *shardReader) idRunsPages(name string, ids strCol, runs []int32) (_ strCol, _ []int32, err error) {
 	ids.data, ids.offs, runs = ids.data[:0], append(ids.offs[:0], 0), runs[:0]
-	var dictData []byte
-	var dictOffs []int32
+	dictData, dictOffs := r.scratch.dictData[:0], r.scratch.dictOffs[:0]
+	defer func() { r.scratch.dictData, r.scratch.dictOffs = dictData, dictOffs }()
 	row := int32(0)
 	var last []byte
 	have := false

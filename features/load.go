@@ -66,6 +66,7 @@ type shardReader struct {
 	rows    int
 	rgs     []int
 	scratch pageScratch
+	alloc   *recycler // gets scratch back on Close
 }
 
 // recycler is a memory.Allocator that keeps a few freed buffers for the
@@ -76,6 +77,9 @@ type shardReader struct {
 type recycler struct {
 	mem  memory.GoAllocator
 	free [][]byte
+	// scratch is the page decoder's buffers (dictionaries, indices),
+	// handed from one shardReader to the next.
+	scratch pageScratch
 }
 
 const recyclerKeep = 8
@@ -157,10 +161,15 @@ func openShard(path string, alloc *recycler) (*shardReader, error) {
 	for i := range rgs {
 		rgs[i] = i
 	}
-	return &shardReader{f: f, pf: pf, path: path, rows: int(pf.NumRows()), rgs: rgs}, nil
+	return &shardReader{f: f, pf: pf, path: path, rows: int(pf.NumRows()), rgs: rgs, scratch: alloc.scratch, alloc: alloc}, nil
 }
 
-func (r *shardReader) Close() error { return r.pf.Close() }
+func (r *shardReader) Close() error {
+	if r.alloc != nil {
+		r.alloc.scratch = r.scratch
+	}
+	return r.pf.Close()
+}
 
 func (r *shardReader) has(name string) bool {
 	return r.pf.MetaData().Schema.ColumnIndexByName(name) >= 0
