@@ -104,14 +104,18 @@ func assemble(spec *buildSpec, outs []*shardOut, dst *frameDst, workers int, hor
 		use := map[string]int{}
 		for _, o := range outs {
 			for c, name := range o.famNames[fi] {
+				n := 0
 				for k := range spec.cutoffs {
 					for s := 0; s < nsub; s++ {
 						for _, v := range o.blocks[k].fam[fi][c*nsub+s] {
 							if v != 0 && v == v {
-								use[name]++
+								n++
 							}
 						}
 					}
+				}
+				if n > 0 {
+					use[name] += n
 				}
 			}
 		}
