@@ -487,6 +487,8 @@ func writeParquet(ctx context.Context, w io.WriterAt, f *Frame, cols []pqColumn,
 						werr = err
 					}
 					werrMu.Unlock()
+				} else {
+					startWriteback(w, j.off, int64(len(j.buf)))
 				}
 				select {
 				case free <- j.buf:
