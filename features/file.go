@@ -55,11 +55,15 @@ func WriteFile(ctx context.Context, path string, f *Frame) (err error) {
 	}
 	cutSet := map[int64]bool{}
 	var cuts []string
+	prev := int64(math.MinInt64)
 	for _, c := range f.Cutoffs {
-		if !cutSet[c.UnixMicro()] {
-			cutSet[c.UnixMicro()] = true
+		// rows come grouped by cutoff: look up only where it changes
+		us := c.UnixMicro()
+		if us != prev && !cutSet[us] {
+			cutSet[us] = true
 			cuts = append(cuts, c.UTC().Format(time.RFC3339))
 		}
+		prev = us
 	}
 	// Snappy (read everywhere) where it pays; no page statistics (nobody
 	// filters a features file by value ranges). Per column, from a sample:
