@@ -13,6 +13,8 @@ import (
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/retainlab/retain/datasets/pqenc"
 )
 
 // Our own Parquet writer for features files: flat columns, data pages v1
@@ -154,7 +156,7 @@ func (e *pqEncoder) encode(f *Frame, c *pqColumn, lo, hi int, buf []byte) (*pqCh
 		case useDict:
 			enc = format.RLEDictionary
 			body = append(body, byte(width))
-			body = appendHybrid(body, e.idx[nv:nv+valid], width)
+			body = pqenc.AppendHybrid(body, e.idx[nv:nv+valid], width)
 		case c.kind == pqIDs:
 			for _, id := range f.IDs[plo:phi] {
 				body = binary.LittleEndian.AppendUint32(body, uint32(len(id)))
@@ -327,74 +329,6 @@ func appendDefLevels(body []byte, vals []float64) ([]byte, int) {
 	}
 	binary.LittleEndian.PutUint32(body[lenAt:], uint32(len(body)-lenAt-4))
 	return body, valid
-}
-
-// appendHybrid appends vals in the RLE/bit-packed hybrid encoding: repeats
-// of 8 or more values become RLE runs, the rest bit-packed runs of whole
-// groups of 8 (the last one padded).
-func appendHybrid(body []byte, vals []int32, width int) []byte {
-	byteW := (width + 7) / 8
-	n := len(vals)
-	for i := 0; i < n; {
-		v := vals[i]
-		j := i + 1
-		for j < n && vals[j] == v {
-			j++
-		}
-		if j-i >= 8 {
-			body = binary.AppendUvarint(body, uint64(j-i)<<1)
-			for b := 0; b < byteW; b++ {
-				body = append(body, byte(uint32(v)>>(8*b)))
-			}
-			i = j
-			continue
-		}
-		// literal groups of 8 until one starts a run of 8
-		p := i + 8
-		for p+8 <= n {
-			q := p + 1
-			for q < p+8 && vals[q] == vals[p] {
-				q++
-			}
-			if q == p+8 {
-				break
-			}
-			p += 8
-		}
-		p = min(p, n)
-		body = appendBitPacked(body, vals[i:p], width)
-		i = p
-	}
-	return body
-}
-
-// appendBitPacked appends vals as one bit-packed run of width-bit values
-// (the last group of 8 padded with zeros).
-func appendBitPacked(body []byte, vals []int32, width int) []byte {
-	groups := (len(vals) + 7) / 8
-	body = binary.AppendUvarint(body, uint64(groups)<<1|1)
-	var acc uint64
-	nb := 0
-	for _, v := range vals {
-		acc |= uint64(uint32(v)) << nb
-		nb += width
-		for nb >= 8 {
-			body = append(body, byte(acc))
-			acc >>= 8
-			nb -= 8
-		}
-	}
-	// whole groups: (groups*8 - len(vals)) zero values of width bits
-	nb += (groups*8 - len(vals)) * width
-	for nb >= 8 {
-		body = append(body, byte(acc))
-		acc >>= 8
-		nb -= 8
-	}
-	if nb > 0 {
-		body = append(body, byte(acc))
-	}
-	return body
 }
 
 // writeParquet writes the Parquet file of f with columns cols to w from
