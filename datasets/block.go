@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -100,32 +101,89 @@ func asBytes[T any](s []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(z)))
 }
 
-// writeTo encodes the block for a spill file: n, lines, then each present
-// column's nulls and values in native (little-endian) layout.
-func (b *block) writeTo(w *bufio.Writer, kinds []Kind, present []bool) error {
+// Spill encoding of a block (rows lo..hi-1 of a sorted block, written
+// without copying them into a block of their own first): n, lines, then for
+// each present column a null flag (0: no nulls, the null bytes are left out;
+// 1: n null bytes follow) and its values in native (little-endian) layout.
+// A string column writes its bytes' total length, a length flag (1: every
+// value is shorter than 256 bytes and one byte per value holds its length;
+// 4: uint32 end offsets, counted from the column's first byte) and then the
+// lengths or offsets and the bytes.
+const (
+	spillNoNulls = 0
+	spillNulls   = 1
+	spillLen8    = 1
+	spillOff32   = 4
+)
+
+// writeTo encodes the block for a spill file.
+func (b *block) writeTo(w *bufio.Writer, kinds []Kind, present []bool, scratch *[]byte) {
+	b.writeRange(w, 0, b.n, kinds, present, scratch)
+}
+
+// writeRange encodes rows lo..hi-1 of b as one block of a spill file.
+// Write errors surface at the writer's Flush.
+func (b *block) writeRange(w *bufio.Writer, lo, hi int, kinds []Kind, present []bool, scratch *[]byte) {
 	var hdr [8]byte
-	binary.LittleEndian.PutUint64(hdr[:], uint64(b.n))
+	binary.LittleEndian.PutUint64(hdr[:], uint64(hi-lo))
 	w.Write(hdr[:])
-	w.Write(asBytes(b.line))
+	w.Write(asBytes(b.line[lo:hi]))
 	for k, ok := range present {
 		if !ok {
 			continue
 		}
 		c := &b.cols[k]
-		w.Write(asBytes(c.null))
+		nulls := asBytes(c.null[lo:hi])
+		if bytes.IndexByte(nulls, 1) < 0 {
+			w.WriteByte(spillNoNulls)
+		} else {
+			w.WriteByte(spillNulls)
+			w.Write(nulls)
+		}
 		switch kinds[k] {
 		case Float:
-			w.Write(asBytes(c.f))
+			w.Write(asBytes(c.f[lo:hi]))
 		case String:
-			w.Write(asBytes(c.off))
-			binary.LittleEndian.PutUint64(hdr[:], uint64(len(c.dat)))
+			start := uint32(0)
+			if lo > 0 {
+				start = c.off[lo-1]
+			}
+			offs := c.off[lo:hi]
+			end := start
+			if hi > lo {
+				end = offs[len(offs)-1]
+			}
+			binary.LittleEndian.PutUint64(hdr[:], uint64(end-start))
 			w.Write(hdr[:])
-			w.Write(c.dat)
+			sc := (*scratch)[:0]
+			short := true
+			prev := start
+			for _, o := range offs {
+				l := o - prev
+				if l > 255 {
+					short = false
+					break
+				}
+				sc = append(sc, byte(l))
+				prev = o
+			}
+			if short {
+				w.WriteByte(spillLen8)
+				w.Write(sc)
+			} else {
+				w.WriteByte(spillOff32)
+				sc = sc[:0]
+				for _, o := range offs {
+					sc = binary.LittleEndian.AppendUint32(sc, o-start)
+				}
+				w.Write(sc)
+			}
+			*scratch = sc
+			w.Write(c.dat[start:end])
 		default:
-			w.Write(asBytes(c.i))
+			w.Write(asBytes(c.i[lo:hi]))
 		}
 	}
-	return nil
 }
 
 func grow[T any](s []T, n int) ([]T, []T) {
@@ -140,7 +198,7 @@ func grow[T any](s []T, n int) ([]T, []T) {
 }
 
 // readFrom appends one encoded block from r onto b; io.EOF at a clean end.
-func (b *block) readFrom(r *bufio.Reader, kinds []Kind, present []bool) error {
+func (b *block) readFrom(r *bufio.Reader, kinds []Kind, present []bool, scratch *[]byte) error {
 	var hdr [8]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
@@ -151,6 +209,13 @@ func (b *block) readFrom(r *bufio.Reader, kinds []Kind, present []bool) error {
 			return fmt.Errorf("spill file truncated: %w", err)
 		}
 		return nil
+	}
+	flag := func() (byte, error) {
+		f, err := r.ReadByte()
+		if err != nil {
+			return 0, fmt.Errorf("spill file truncated: %w", io.ErrUnexpectedEOF)
+		}
+		return f, nil
 	}
 	var tail []int64
 	b.line, tail = grow(b.line, n)
@@ -164,8 +229,19 @@ func (b *block) readFrom(r *bufio.Reader, kinds []Kind, present []bool) error {
 		c := &b.cols[k]
 		var nt []bool
 		c.null, nt = grow(c.null, n)
-		if err := full(asBytes(nt)); err != nil {
+		f, err := flag()
+		if err != nil {
 			return err
+		}
+		switch f {
+		case spillNoNulls:
+			clear(nt)
+		case spillNulls:
+			if err := full(asBytes(nt)); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("spill file: bad null flag %d", f)
 		}
 		switch kinds[k] {
 		case Float:
@@ -178,19 +254,43 @@ func (b *block) readFrom(r *bufio.Reader, kinds []Kind, present []bool) error {
 			var t []uint32
 			base := uint32(len(c.dat))
 			c.off, t = grow(c.off, n)
-			if err := full(asBytes(t)); err != nil {
-				return err
-			}
-			if base != 0 {
-				for i := range t {
-					t[i] += base
-				}
-			}
 			if err := full(hdr[:]); err != nil {
 				return err
 			}
+			size := int(binary.LittleEndian.Uint64(hdr[:]))
+			f, err := flag()
+			if err != nil {
+				return err
+			}
+			switch f {
+			case spillLen8:
+				sc := resize(*scratch, n)
+				*scratch = sc
+				if err := full(sc); err != nil {
+					return err
+				}
+				o := base
+				for i, l := range sc {
+					o += uint32(l)
+					t[i] = o
+				}
+			case spillOff32:
+				if err := full(asBytes(t)); err != nil {
+					return err
+				}
+				if base != 0 {
+					for i := range t {
+						t[i] += base
+					}
+				}
+			default:
+				return fmt.Errorf("spill file: bad string flag %d", f)
+			}
+			if n > 0 && int(t[n-1]-base) != size {
+				return fmt.Errorf("spill file: string lengths add up to %d bytes, want %d", t[n-1]-base, size)
+			}
 			var d []byte
-			c.dat, d = grow(c.dat, int(binary.LittleEndian.Uint64(hdr[:])))
+			c.dat, d = grow(c.dat, size)
 			if err := full(d); err != nil {
 				return err
 			}

@@ -762,9 +762,10 @@ func newSpiller(dir string, shards int, runBytes int64) (*spiller, error) {
 
 // runScratch is one converter's reusable space for spilling runs.
 type runScratch struct {
-	sorted, chunk *block
-	pos, perm     []int32
-	keys, keys2   []radixKey
+	sorted      *block
+	pos, perm   []int32
+	keys, keys2 []radixKey
+	enc         []byte // spill encoding scratch
 }
 
 // spill sorts b (rows of one shard) by (customer, time, line) and writes
@@ -772,9 +773,8 @@ type runScratch struct {
 func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error {
 	perm, inOrder := sortRun(b, p, sc)
 	if sc.sorted == nil {
-		sc.sorted, sc.chunk = newBlock(len(p.cols)), newBlock(len(p.cols))
+		sc.sorted = newBlock(len(p.cols))
 	}
-	sb := sc.chunk
 	s.mu.Lock()
 	s.seq++
 	path := filepath.Join(s.dir, fmt.Sprintf("s%05d-r%06d.run", shard, s.seq))
@@ -792,9 +792,7 @@ func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error
 		src = sc.sorted
 	}
 	for a := 0; a < len(perm); a += runBlockRows {
-		sb.reset()
-		sb.appendRows(src, a, min(a+runBlockRows, len(perm)), p.kinds, p.present)
-		sb.writeTo(w, p.kinds, p.present)
+		src.writeRange(w, a, min(a+runBlockRows, len(perm)), p.kinds, p.present, &sc.enc)
 	}
 	return finishSpill(w, f)
 }

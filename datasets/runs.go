@@ -62,6 +62,7 @@ type fileRun struct {
 	b       *block
 	kinds   []Kind
 	present []bool
+	scratch []byte
 }
 
 func openFileRun(path string, p *tablePlan) (*fileRun, error) {
@@ -74,7 +75,7 @@ func openFileRun(path string, p *tablePlan) (*fileRun, error) {
 
 func (fr *fileRun) next() (*block, int, int, error) {
 	fr.b.reset()
-	err := fr.b.readFrom(fr.r, fr.kinds, fr.present)
+	err := fr.b.readFrom(fr.r, fr.kinds, fr.present, &fr.scratch)
 	if errors.Is(err, io.EOF) {
 		return nil, 0, 0, io.EOF
 	}
@@ -591,6 +592,7 @@ func mergeToFile(runs []runSource, p *tablePlan, path string) error {
 	}
 	w := bufio.NewWriterSize(f, 256<<10)
 	b := newBlock(len(p.cols))
+	var scratch []byte
 	for {
 		b.reset()
 		more, err := m.segment(b, runBlockRows)
@@ -601,7 +603,7 @@ func mergeToFile(runs []runSource, p *tablePlan, path string) error {
 		if !more {
 			break
 		}
-		b.writeTo(w, p.kinds, p.present)
+		b.writeTo(w, p.kinds, p.present, &scratch)
 	}
 	return finishSpill(w, f)
 }
