@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/s2"
@@ -101,11 +102,15 @@ func (e *pqEncoder) encode(f *Frame, c *pqColumn, lo, hi int, buf []byte) (*pqCh
 	switch c.kind {
 	case pqFloat:
 		md.Type = format.Double
+		// Every value is stored and the count advances past the present
+		// ones only: no branch on nulls.
+		vals = grow(vals, n)
+		k := 0
 		for _, v := range c.floats[lo:hi] {
-			if v == v {
-				vals = append(vals, math.Float64bits(v))
-			}
+			vals[k] = math.Float64bits(v)
+			k += present(v)
 		}
+		vals = vals[:k]
 	case pqCutoff:
 		md.Type = format.Int64
 		for _, t := range f.Cutoffs[lo:hi] {
@@ -119,10 +124,7 @@ func (e *pqEncoder) encode(f *Frame, c *pqColumn, lo, hi int, buf []byte) (*pqCh
 	usize := int64(0)
 	if useDict {
 		ch.dictOff = int64(len(ch.buf))
-		body := e.body[:0]
-		for _, k := range e.dictKeys {
-			body = binary.LittleEndian.AppendUint64(body, k)
-		}
+		body := appendPlain64(e.body[:0], e.dictKeys)
 		e.body = body
 		h := format.PageHeader{Type: format.DictionaryPage}
 		h.DictionaryPageHeader = thrift.New(format.DictionaryPageHeader{NumValues: int32(len(e.dictKeys)), Encoding: format.Plain})
@@ -163,9 +165,7 @@ func (e *pqEncoder) encode(f *Frame, c *pqColumn, lo, hi int, buf []byte) (*pqCh
 				body = append(body, id...)
 			}
 		default:
-			for _, v := range vals[nv : nv+valid] {
-				body = binary.LittleEndian.AppendUint64(body, v)
-			}
+			body = appendPlain64(body, vals[nv:nv+valid])
 		}
 		nv += valid
 		e.body = body
@@ -294,41 +294,62 @@ func (e *pqEncoder) rehash() {
 
 // appendDefLevels appends the definition levels of vals (1 = value, 0 =
 // null: NaN) in the RLE/bit-packed hybrid with a 4-byte length, and returns
-// the count of values.
+// the count of values. The bit-packed run is written and counted in one
+// pass without a branch per value; a page whose values are all present
+// (or all null) is then rewritten as one RLE run.
 func appendDefLevels(body []byte, vals []float64) ([]byte, int) {
 	n := len(vals)
 	lenAt := len(body)
 	body = append(body, 0, 0, 0, 0)
+	groups := (n + 7) / 8
+	body = binary.AppendUvarint(body, uint64(groups)<<1|1)
+	at := len(body)
+	body = slices.Grow(body, groups)[:at+groups]
+	bs := body[at:]
 	valid := 0
-	for _, v := range vals {
-		if v == v {
-			valid++
-		}
+	full := n &^ 7
+	for j := 0; j < full; j += 8 {
+		g := vals[j : j+8 : j+8]
+		b := byte(present(g[0])) | byte(present(g[1]))<<1 | byte(present(g[2]))<<2 | byte(present(g[3]))<<3 |
+			byte(present(g[4]))<<4 | byte(present(g[5]))<<5 | byte(present(g[6]))<<6 | byte(present(g[7]))<<7
+		bs[j>>3] = b
+		valid += bits.OnesCount8(b)
 	}
-	switch valid {
-	case 0, n:
-		body = binary.AppendUvarint(body, uint64(n)<<1)
+	if full < n {
+		b := byte(0)
+		for j, v := range vals[full:] {
+			b |= byte(present(v)) << j
+		}
+		bs[full>>3] = b
+		valid += bits.OnesCount8(b)
+	}
+	if valid == 0 || valid == n {
+		body = binary.AppendUvarint(body[:lenAt+4], uint64(n)<<1)
 		v := byte(0)
 		if valid == n {
 			v = 1
 		}
 		body = append(body, v)
-	default:
-		groups := (n + 7) / 8
-		body = binary.AppendUvarint(body, uint64(groups)<<1|1)
-		at := len(body)
-		for range groups {
-			body = append(body, 0)
-		}
-		bs := body[at:]
-		for j, v := range vals {
-			if v == v {
-				bs[j>>3] |= 1 << (j & 7)
-			}
-		}
 	}
 	binary.LittleEndian.PutUint32(body[lenAt:], uint32(len(body)-lenAt-4))
 	return body, valid
+}
+
+// present is 1 for a value and 0 for a null (NaN), without a branch.
+func present(v float64) int {
+	// NaN is the only value whose magnitude bits exceed the infinity's.
+	return int(((math.Float64bits(v) &^ (1 << 63)) - 0x7FF0000000000001) >> 63)
+}
+
+// appendPlain64 appends vals as PLAIN 8-byte little-endian values.
+func appendPlain64(body []byte, vals []uint64) []byte {
+	at := len(body)
+	body = slices.Grow(body, 8*len(vals))[:at+8*len(vals)]
+	out := body[at:]
+	for i, v := range vals {
+		binary.LittleEndian.PutUint64(out[8*i:], v)
+	}
+	return body
 }
 
 // writeParquet writes the Parquet file of f with columns cols to w from

@@ -1,7 +1,9 @@
 package features
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -197,6 +199,56 @@ func TestWriteFileReadBack(t *testing.T) {
 			}
 			if row != n {
 				t.Fatalf("parquet-go: %d rows, want %d", row, n)
+			}
+		})
+	}
+}
+
+// TestAppendDefLevels checks the definition levels of a page against the
+// format's two forms written out plainly: one RLE run when every value is
+// present or every one is null, else bit-packed groups of 8 (LSB first);
+// NaN is null, infinities and -0 are values.
+func TestAppendDefLevels(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	cases := []struct {
+		name string
+		vals []float64
+	}{
+		{"empty", nil},
+		{"all present", []float64{1, 2, inf, math.Inf(-1), math.Copysign(0, -1), 0, 7, 8, 9}},
+		{"all null", []float64{nan, nan, nan}},
+		{"mixed, 8", []float64{1, nan, 2, nan, inf, nan, nan, 3}},
+		{"mixed, 13", []float64{nan, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, -inf}},
+		{"one null at the end of 17", append(make([]float64, 16), nan)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := len(c.vals)
+			valid := 0
+			bs := make([]byte, (n+7)/8)
+			for j, v := range c.vals {
+				if !math.IsNaN(v) {
+					valid++
+					bs[j/8] |= 1 << (j % 8)
+				}
+			}
+			var want []byte
+			switch valid {
+			case 0, n:
+				want = binary.AppendUvarint(nil, uint64(n)<<1)
+				if valid == n { // an empty page too, as before
+					want = append(want, 1)
+				} else {
+					want = append(want, 0)
+				}
+			default:
+				want = binary.AppendUvarint(nil, uint64(len(bs))<<1|1)
+				want = append(want, bs...)
+			}
+			want = append(binary.LittleEndian.AppendUint32(nil, uint32(len(want))), want...)
+			got, gotValid := appendDefLevels([]byte{0xAA}, c.vals)
+			if gotValid != valid || !bytes.Equal(got[1:], want) || got[0] != 0xAA {
+				t.Fatalf("appendDefLevels(%v) = %x, %d values; want %x, %d", c.vals, got[1:], gotValid, want, valid)
 			}
 		})
 	}
