@@ -785,7 +785,7 @@ func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error
 	if err != nil {
 		return fmt.Errorf("spill file: %w", err)
 	}
-	w := bufio.NewWriterSize(f, 256<<10)
+	w := bufio.NewWriterSize(f, spillBuf)
 	src := b
 	if !inOrder {
 		sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)

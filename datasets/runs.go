@@ -30,6 +30,10 @@ import (
 // holds in memory per run).
 const runBlockRows = 8192
 
+// spillBuf is the buffer size of run files' readers and writers (8 kB and
+// 1 MB cost more system time on the 20M bench than 256 kB).
+const spillBuf = 256 << 10
+
 // runSource yields a run's rows block by block, in sorted order: rows
 // lo..hi-1 of the block returned, valid until the next call.
 type runSource interface {
@@ -70,7 +74,7 @@ func openFileRun(path string, p *tablePlan) (*fileRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spill file: %w", err)
 	}
-	return &fileRun{path: path, f: f, r: bufio.NewReaderSize(f, 256<<10), b: newBlock(len(p.cols)), kinds: p.kinds, present: p.present}, nil
+	return &fileRun{path: path, f: f, r: bufio.NewReaderSize(f, spillBuf), b: newBlock(len(p.cols)), kinds: p.kinds, present: p.present}, nil
 }
 
 func (fr *fileRun) next() (*block, int, int, error) {
@@ -590,7 +594,7 @@ func mergeToFile(runs []runSource, p *tablePlan, path string) error {
 	if err != nil {
 		return fmt.Errorf("spill file: %w", err)
 	}
-	w := bufio.NewWriterSize(f, 256<<10)
+	w := bufio.NewWriterSize(f, spillBuf)
 	b := newBlock(len(p.cols))
 	var scratch []byte
 	for {
