@@ -28,23 +28,7 @@ func TestRunThroughS3AndGCS(t *testing.T) {
 	now := time.Date(2024, 12, 1, 2, 30, 0, 0, time.UTC)
 	cfgPath := synthRun(t, 1500, "shards: 2\n", asOf)
 
-	ref, err := Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refPlan, err := NewPlan(ref, asOf, KindManual)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refEx := &Executor{Artifacts: Artifacts{Root: t.TempDir()}, Now: func() time.Time { return now }, Parallel: 2}
-	if _, err := refEx.Run(context.Background(), refPlan); err != nil {
-		t.Fatal(err)
-	}
-	want := readExports(t, ref.DataDir)
-	wantScores, err := os.ReadFile(filepath.Join(refEx.Artifacts.StageDir(refPlan.RunID, StageScore), "scores.parquet"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	refPlan, want, wantScores := localRun(t, cfgPath, asOf, now)
 
 	for _, tc := range []struct {
 		name string

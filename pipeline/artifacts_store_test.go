@@ -88,6 +88,30 @@ func (m *machine) plan(t *testing.T, asOf time.Time) *Plan {
 	return p
 }
 
+// localRun is the reference for runs shared through a bucket: the night at
+// asOf run on one machine without a bucket. It returns the plan, the
+// published exports and scores.parquet.
+func localRun(t *testing.T, cfgPath string, asOf, now time.Time) (*Plan, map[string][]byte, []byte) {
+	t.Helper()
+	ref, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(ref, asOf, KindManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &Executor{Artifacts: Artifacts{Root: t.TempDir()}, Now: func() time.Time { return now }, Parallel: 2}
+	if _, err := ex.Run(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	scores, err := os.ReadFile(filepath.Join(ex.Artifacts.StageDir(p.RunID, StageScore), "scores.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, readExports(t, ref.DataDir), scores
+}
+
 func readExports(t *testing.T, dataDir string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
@@ -139,23 +163,7 @@ func TestRunSharedThroughBucket(t *testing.T) {
 	cfgPath := synthRun(t, 3000, "shards: 4\n", asOf)
 
 	// The reference: one machine, runs under data_dir as before.
-	ref, err := Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refPlan, err := NewPlan(ref, asOf, KindManual)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refEx := &Executor{Artifacts: Artifacts{Root: t.TempDir()}, Now: func() time.Time { return now }, Parallel: 2}
-	if _, err := refEx.Run(ctx, refPlan); err != nil {
-		t.Fatal(err)
-	}
-	want := readExports(t, ref.DataDir)
-	wantScores, err := os.ReadFile(filepath.Join(refEx.Artifacts.StageDir(refPlan.RunID, StageScore), "scores.parquet"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	refPlan, want, wantScores := localRun(t, cfgPath, asOf, now)
 
 	bucket := t.TempDir()
 	a := newMachine(t, cfgPath, "", bucket, now) // the generated data_dir: sources, snapshot, champion
