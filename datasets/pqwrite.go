@@ -490,28 +490,20 @@ func (pw *pqWriter) close() error {
 		el.RepetitionType = thrift.New(rep)
 		switch c.Kind {
 		case String:
-			el.ConvertedType = thrift.New(deprecated.UTF8)
-			el.LogicalType = format.LogicalType{Value: &format.StringType{}}
+			pqenc.AsString(&el)
 		case Int:
 			el.ConvertedType = thrift.New(deprecated.Int64)
 			el.LogicalType = format.LogicalType{Value: &format.IntType{BitWidth: 64, IsSigned: true}}
 		case Time:
-			el.ConvertedType = thrift.New(deprecated.TimestampMicros)
-			el.LogicalType = format.LogicalType{Value: &format.TimestampType{IsAdjustedToUTC: true, Unit: format.TimeUnit{Value: &format.MicroSeconds{}}}}
+			pqenc.AsTimestampMicros(&el)
 		}
 		md.Schema = append(md.Schema, el)
 	}
-	b, err := thrift.Marshal(&pw.proto, &md)
+	b, err := pqenc.Footer(&md)
 	if err != nil {
-		return fmt.Errorf("footer: %w", err)
-	}
-	if err := pw.write(b); err != nil {
 		return err
 	}
-	var tail [8]byte
-	binary.LittleEndian.PutUint32(tail[:], uint32(len(b)))
-	copy(tail[4:], "PAR1")
-	if err := pw.write(tail[:]); err != nil {
+	if err := pw.write(b); err != nil {
 		return err
 	}
 	pw.enc.Close()

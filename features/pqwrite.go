@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/s2"
-	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 
@@ -512,27 +511,21 @@ func writeParquet(ctx context.Context, w io.WriterAt, f *Frame, cols []pqColumn,
 		case pqIDs:
 			el.Type = thrift.New(format.ByteArray)
 			el.RepetitionType = thrift.New(format.Required)
-			el.ConvertedType = thrift.New(deprecated.UTF8)
-			el.LogicalType = format.LogicalType{Value: &format.StringType{}}
+			pqenc.AsString(&el)
 		case pqCutoff:
 			el.Type = thrift.New(format.Int64)
 			el.RepetitionType = thrift.New(format.Required)
-			el.ConvertedType = thrift.New(deprecated.TimestampMicros)
-			el.LogicalType = format.LogicalType{Value: &format.TimestampType{IsAdjustedToUTC: true, Unit: format.TimeUnit{Value: &format.MicroSeconds{}}}}
+			pqenc.AsTimestampMicros(&el)
 		case pqFloat:
 			el.Type = thrift.New(format.Double)
 			el.RepetitionType = thrift.New(format.Optional)
 		}
 		md.Schema = append(md.Schema, el)
 	}
-	var proto thrift.CompactProtocol
-	b, err := thrift.Marshal(&proto, &md)
+	b, err := pqenc.Footer(&md)
 	if err != nil {
-		return fmt.Errorf("footer: %w", err)
+		return err
 	}
-	var tail [8]byte
-	binary.LittleEndian.PutUint32(tail[:], uint32(len(b)))
-	copy(tail[4:], "PAR1")
-	_, err = w.WriteAt(append(b, tail[:]...), off)
+	_, err = w.WriteAt(b, off)
 	return err
 }
