@@ -108,6 +108,9 @@ type layout struct {
 	defs    []Def
 	fams    [famN]family
 	hasFam  [famN]bool
+	// first column of each table's group, -1 when absent (base without
+	// a map lookup per customer)
+	ordBase, subBase, evBase, tkBase, svBase, cuBase int
 }
 
 func newLayout(present map[datasets.Table]bool) *layout {
@@ -128,6 +131,14 @@ func newLayout(present map[datasets.Table]bool) *layout {
 	for f := range l.fams {
 		l.hasFam[f] = present[l.fams[f].table]
 	}
+	at := func(t datasets.Table) int {
+		if b, ok := l.base[t]; ok {
+			return b
+		}
+		return -1
+	}
+	l.ordBase, l.subBase, l.evBase = at(datasets.Orders), at(datasets.Subscriptions), at(datasets.Events)
+	l.tkBase, l.svBase, l.cuBase = at(datasets.Tickets), at(datasets.Surveys), at(datasets.Customers)
 	return l
 }
 
@@ -456,6 +467,7 @@ type worker struct {
 	seenProd, seenCat    []uint32
 	seenChan             []uint32
 	chanCount            []int32
+	touchedCh            []int32 // orders' channels of the customer (scratch)
 	evSeen               []uint32
 	evCount30, evCount90 []float64
 	row                  []float64
@@ -871,7 +883,7 @@ func (w *worker) customer(D int64, iOrd, iEv, iTk, iSv, iSub, iCu int, lo, hi []
 	first := int64(noTime)
 	var label float64
 	eligible := false
-	if b, ok := lay.base[datasets.Orders]; ok {
+	if b := lay.ordBase; b >= 0 {
 		l, h := 0, 0
 		if iOrd >= 0 {
 			l, h = lo[iOrd], hi[iOrd]
@@ -894,33 +906,33 @@ func (w *worker) customer(D int64, iOrd, iEv, iTk, iSv, iSub, iCu int, lo, hi []
 		return false, 0
 	}
 	if iSub >= 0 {
-		f := w.subscriptions(D, lo[iSub], hi[iSub], row[lay.base[datasets.Subscriptions]:])
+		f := w.subscriptions(D, lo[iSub], hi[iSub], row[lay.subBase:])
 		first = min(first, f)
-	} else if b, ok := lay.base[datasets.Subscriptions]; ok {
+	} else if b := lay.subBase; b >= 0 {
 		w.subscriptions(D, 0, 0, row[b:])
 	}
-	if b, ok := lay.base[datasets.Events]; ok {
+	if b := lay.evBase; b >= 0 {
 		l, h := 0, 0
 		if iEv >= 0 {
 			l, h = lo[iEv], hi[iEv]
 		}
 		w.events(D, l, h, row[b:])
 	}
-	if b, ok := lay.base[datasets.Tickets]; ok {
+	if b := lay.tkBase; b >= 0 {
 		l, h := 0, 0
 		if iTk >= 0 {
 			l, h = lo[iTk], hi[iTk]
 		}
 		w.tickets(D, l, h, row[b:])
 	}
-	if b, ok := lay.base[datasets.Surveys]; ok {
+	if b := lay.svBase; b >= 0 {
 		l, h := 0, 0
 		if iSv >= 0 {
 			l, h = lo[iSv], hi[iSv]
 		}
 		w.surveys(D, l, h, row[b:])
 	}
-	if b, ok := lay.base[datasets.Customers]; ok {
+	if b := lay.cuBase; b >= 0 {
 		l, h := 0, 0
 		if iCu >= 0 {
 			l, h = lo[iCu], hi[iCu]
@@ -936,7 +948,311 @@ func (w *worker) customer(D int64, iOrd, iEv, iTk, iSv, iSub, iCu int, lo, hi []
 // orders computes the order features of rows [a, b) at cutoff D into row
 // and the channel-share family; it returns eligibility (non-contractual),
 // the raw label and the first order time.
+//
+// The customer's rows are sorted by time, so the rows inside each window
+// ending at D are a suffix of the rows before D: the window counts are
+// index differences and each window sum is one loop over its suffix, in
+// row order (the same additions in the same order as ordersRowwise, so
+// the same bits). The rest is split into short loops with few
+// accumulators each, so they stay in registers.
 func (w *worker) orders(D int64, a, b int, row []float64) (eligible bool, label float64, first int64) {
+	o := w.ord
+	ts := o.t[a:b]
+	e := 0 // rows before D
+	for e < len(ts) && ts[e] < D {
+		e++
+	}
+	if e > 0 && D-ts[0] <= 0 {
+		// The oldest order's age overflows int64 (absurd timestamps):
+		// ages are not monotone, take the row-by-row kernel.
+		return w.ordersRowwise(D, a, b, row)
+	}
+	fam := w.famRow[famChannels]
+	for j := range fam {
+		fam[j] = math.NaN()
+	}
+	// Label: any order in [D, D+horizon)?
+	label = 1
+	if e < len(ts) && ts[e] < D+w.spec.horizon {
+		label = 0
+	}
+	if e == 0 {
+		for k := range 4 {
+			row[oFreq30+k], row[oMon30+k] = 0, 0
+		}
+		row[oFreqLife], row[oMonLife] = 0, 0
+		return false, label, noTime
+	}
+	const w30, w90, w180, w365, w360 = 30 * dayUS, 90 * dayUS, 180 * dayUS, 365 * dayUS, 360 * dayUS
+	ts = ts[:e]
+	amts := o.amount[a : a+e]
+	// First row inside each window (age = D - t <= window), walking back
+	// from the newest order.
+	i := e
+	for i > 0 && D-ts[i-1] <= w30 {
+		i--
+	}
+	i30 := i
+	for i > 0 && D-ts[i-1] <= w90 {
+		i--
+	}
+	i90 := i
+	for i > 0 && D-ts[i-1] <= w180 {
+		i--
+	}
+	i180 := i
+	for i > 0 && D-ts[i-1] <= w360 {
+		i--
+	}
+	i360 := i
+	for i > 0 && D-ts[i-1] <= w365 {
+		i--
+	}
+	i365 := i
+	cnt := [4]float64{float64(e - i30), float64(e - i90), float64(e - i180), float64(e - i365)}
+	mon := [4]float64{sumAmounts(amts[i30:]), sumAmounts(amts[i90:]), sumAmounts(amts[i180:]), sumAmounts(amts[i365:])}
+	cntLife, monLife := float64(e), sumAmounts(amts)
+	p90c, p90m := float64(i90-i180), sumAmounts(amts[i180:i90])
+	c180, p180c := cnt[2], float64(i180-i360)
+	first, last := ts[0], ts[e-1]
+
+	// Gaps between orders (running mean and variance) and order days.
+	var gN, gMean, gM2, gLast, repSum float64
+	curDay := floorDiv(first, dayUS)
+	nDays := 1.0
+	daySum := amts[0]
+	if daySum != daySum {
+		daySum = 0
+	}
+	prevT := first
+	for k := 1; k < e; k++ {
+		t := ts[k]
+		amt := amts[k]
+		if amt != amt {
+			amt = 0
+		}
+		g := days(t - prevT)
+		gN++
+		d := g - gMean
+		gMean += d / gN
+		gM2 += d * (g - gMean)
+		gLast = g
+		if day := floorDiv(t, dayUS); day != curDay {
+			if nDays > 1 {
+				repSum += daySum
+			}
+			curDay, daySum = day, amt
+			nDays++
+		} else {
+			daySum += amt
+		}
+		prevT = t
+	}
+	if nDays > 1 {
+		repSum += daySum
+	}
+
+	// Products, categories, channels and returns.
+	w.gen++
+	gen := w.gen
+	var nProd, nCat, retKnown, retN, chKnown, nCh int
+	var anyProd, anyCat bool
+	var retV float64
+	lastCh := int32(-1)
+	touchedCh := w.touchedCh[:0]
+	prods, cats, chans, rets := o.product[a:a+e], o.category[a:a+e], o.channel[a:a+e], o.returned[a:a+e]
+	amts = amts[:e]
+	seenProd, seenCat, seenChan, chanCount := w.seenProd, w.seenCat, w.seenChan, w.chanCount
+	for k := range e {
+		if c := prods[k]; c >= 0 {
+			anyProd = true
+			if seenProd[c] != gen {
+				seenProd[c] = gen
+				nProd++
+			}
+		}
+		if c := cats[k]; c >= 0 {
+			anyCat = true
+			if seenCat[c] != gen {
+				seenCat[c] = gen
+				nCat++
+			}
+		}
+		if r := rets[k]; r >= 0 {
+			retKnown++
+			if r == 1 {
+				retN++
+				amt := amts[k]
+				if amt != amt {
+					amt = 0
+				}
+				retV += amt
+			}
+		}
+		if c := chans[k]; c >= 0 {
+			chKnown++
+			if seenChan[c] != gen {
+				seenChan[c] = gen
+				chanCount[c] = 0
+				touchedCh = append(touchedCh, c)
+				nCh++
+			}
+			chanCount[c]++
+			lastCh = c
+		}
+	}
+	w.touchedCh = touchedCh
+
+	// Discounts, quantities and lines.
+	discs, qtys, lines := o.discount[a:a+e], o.qty[a:a+e], o.lines[a:a+e]
+	var discKnown, discN, qN, prN, lN, iplN int
+	var discSum, discAmt, qSum, prSum, lSum, iplSum float64
+	for k, amt := range amts {
+		known := amt == amt
+		if !known {
+			amt = 0
+		}
+		if d := discs[k]; d == d {
+			discKnown++
+			discSum += d
+			discAmt += amt
+			if d > 0 {
+				discN++
+			}
+		}
+		q, l := qtys[k], lines[k]
+		if q == q {
+			qN++
+			qSum += q
+			if q > 0 && known {
+				prN++
+				prSum += amt / q
+			}
+		}
+		if l == l {
+			lN++
+			lSum += l
+			if q == q && l > 0 {
+				iplN++
+				iplSum += q / l
+			}
+		}
+	}
+	firstLines := math.NaN()
+	if l := lines[0]; l == l {
+		firstLines = l
+	}
+	lastLines, lastQ := lines[e-1], qtys[e-1]
+
+	eligible = w.spec.lookback == 0 || last >= D-w.spec.lookback
+	row[oRecency] = days(D - last)
+	for k := range cnt {
+		row[oFreq30+k] = cnt[k]
+		row[oMon30+k] = mon[k]
+	}
+	row[oFreqLife] = cntLife
+	row[oMonLife] = monLife
+	row[oFirstOrderDays] = days(D - first)
+	row[oAOVLife] = monLife / cntLife
+	if cnt[1] > 0 {
+		row[oAOV90] = mon[1] / cnt[1]
+	}
+	if cnt[3] > 0 {
+		row[oAOV365] = mon[3] / cnt[3]
+	}
+	if gN >= 1 {
+		row[oGapMean] = gMean
+		row[oGapLast] = gLast
+		if gMean > 0 {
+			row[oOverdue] = days(D-last) / gMean
+		}
+	}
+	if gN >= 2 {
+		row[oGapStd] = math.Sqrt(gM2 / (gN - 1))
+	}
+	row[oTrendFreq90] = cnt[1] - p90c
+	row[oTrendMon90] = mon[1] - p90m
+	if p180c > 0 {
+		row[oTrendFreqRatio180] = c180 / p180c
+	}
+	if anyProd {
+		row[oDistinctProducts] = float64(nProd)
+	}
+	if anyCat {
+		row[oDistinctCategories] = float64(nCat)
+	}
+	if retKnown > 0 {
+		row[oReturnsCount] = float64(retN)
+		row[oReturnsValue] = retV
+		row[oReturnsShare] = float64(retN) / float64(retKnown)
+	}
+	if discKnown > 0 {
+		if discSum+discAmt != 0 {
+			row[oDiscountShare] = discSum / (discSum + discAmt)
+		}
+		row[oDiscountedShare] = float64(discN) / float64(discKnown)
+	}
+	if qN > 0 {
+		row[oQuantityMean] = qSum / float64(qN)
+	}
+	if lN > 0 {
+		row[oLinesMean] = lSum / float64(lN)
+		row[oLinesLife] = lSum
+	}
+	if iplN > 0 {
+		row[oItemsPerLineMean] = iplSum / float64(iplN)
+	}
+	if prN > 0 {
+		row[oItemPriceMean] = prSum / float64(prN)
+	}
+	row[oFirstOrderLines] = firstLines
+	row[oLastOrderLines] = lastLines
+	row[oLastOrderQuantity] = lastQ
+	if chKnown > 0 {
+		ck := float64(chKnown)
+		row[oDistinctChannels] = float64(nCh)
+		best := lastCh
+		names := w.channels.names
+		for _, c := range touchedCh {
+			if n, bn := w.chanCount[c], w.chanCount[best]; n > bn || (n == bn && names[c] < names[best]) {
+				best = c
+			}
+		}
+		row[oMainChannel] = float64(best)
+		row[oMainChannelShare] = float64(w.chanCount[best]) / ck
+		for c := range names {
+			fam[c] = 0
+		}
+		for _, c := range touchedCh {
+			fam[c] = float64(w.chanCount[c]) / ck
+		}
+	}
+	row[oCLVFrequency] = nDays - 1
+	row[oCLVRecency] = float64(last-first) / float64(weekUS)
+	row[oCLVT] = float64(D-first) / float64(weekUS)
+	if nDays > 1 {
+		row[oCLVMonetary] = repSum / (nDays - 1)
+	}
+	return eligible, label, first
+}
+
+// sumAmounts adds the amounts in order, a null (NaN) as 0.
+func sumAmounts(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		if x != x {
+			x = 0
+		}
+		s += x
+	}
+	return s
+}
+
+// ordersRowwise is orders in one pass per row with every accumulator
+// updated row by row: the reference the split kernel above must match bit
+// for bit (TestOrdersKernelMatchesRowwise), and the path for orders whose
+// age overflows int64.
+func (w *worker) ordersRowwise(D int64, a, b int, row []float64) (eligible bool, label float64, first int64) {
 	o := w.ord
 	fam := w.famRow[famChannels]
 	for j := range fam {
