@@ -1016,28 +1016,20 @@ func (w *worker) orders(D int64, a, b int, row []float64) (eligible bool, label 
 	c180, p180c := cnt[2], float64(i180-i360)
 	first, last := ts[0], ts[e-1]
 
-	// Gaps between orders (running mean and variance) and order days.
-	var gN, gMean, gM2, gLast, repSum float64
+	// Order days: the value of the repeat days.
+	var repSum float64
 	curDay := floorDiv(first, dayUS)
 	nDays := 1.0
 	daySum := amts[0]
 	if daySum != daySum {
 		daySum = 0
 	}
-	prevT := first
 	for k := 1; k < e; k++ {
-		t := ts[k]
 		amt := amts[k]
 		if amt != amt {
 			amt = 0
 		}
-		g := days(t - prevT)
-		gN++
-		d := g - gMean
-		gMean += d / gN
-		gM2 += d * (g - gMean)
-		gLast = g
-		if day := floorDiv(t, dayUS); day != curDay {
+		if day := floorDiv(ts[k], dayUS); day != curDay {
 			if nDays > 1 {
 				repSum += daySum
 			}
@@ -1046,13 +1038,15 @@ func (w *worker) orders(D int64, a, b int, row []float64) (eligible bool, label 
 		} else {
 			daySum += amt
 		}
-		prevT = t
 	}
 	if nDays > 1 {
 		repSum += daySum
 	}
 
-	// Products, categories, channels and returns.
+	// Products, categories, channels and returns, and the gaps between
+	// orders (running mean and variance: a chain of dependent divisions,
+	// which the integer work beside it overlaps).
+	var gN, gMean, gM2, gLast float64
 	w.gen++
 	gen := w.gen
 	var nProd, nCat, retKnown, retN, chKnown, nCh int
@@ -1064,6 +1058,14 @@ func (w *worker) orders(D int64, a, b int, row []float64) (eligible bool, label 
 	amts = amts[:e]
 	seenProd, seenCat, seenChan, chanCount := w.seenProd, w.seenCat, w.seenChan, w.chanCount
 	for k := range e {
+		if k > 0 {
+			g := days(ts[k] - ts[k-1])
+			gN++
+			d := g - gMean
+			gMean += d / gN
+			gM2 += d * (g - gMean)
+			gLast = g
+		}
 		if c := prods[k]; c >= 0 {
 			anyProd = true
 			if seenProd[c] != gen {
