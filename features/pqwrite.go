@@ -352,13 +352,30 @@ func appendPlain64(body []byte, vals []uint64) []byte {
 }
 
 // writeParquet writes the Parquet file of f with columns cols to w from
-// offset 0: magic, row groups of writeRowGroup rows, footer with kv.
-func writeParquet(ctx context.Context, w io.WriterAt, f *Frame, cols []pqColumn, kv [][2]string, workers int) error {
+// offset 0: magic, row groups of writeRowGroup rows, footer with kv. With
+// dw set, the bytes go through it (in file order, aligned blocks) instead
+// of one WriteAt per chunk on w.
+func writeParquet(ctx context.Context, w io.WriterAt, dw *directWriter, f *Frame, cols []pqColumn, kv [][2]string, workers int) (err error) {
 	n := len(f.IDs)
 	ncol := len(cols)
 	nrg := max(1, (n+writeRowGroup-1)/writeRowGroup)
 	ntask := nrg * ncol
-	if _, err := w.WriteAt([]byte("PAR1"), 0); err != nil {
+	if dw != nil {
+		closed := false
+		defer func() {
+			if !closed {
+				dw.abort()
+			}
+		}()
+		dw.add([]byte("PAR1"))
+		// the footer's add and the close below
+		defer func() {
+			if err == nil {
+				closed = true
+				err = dw.close()
+			}
+		}()
+	} else if _, err := w.WriteAt([]byte("PAR1"), 0); err != nil {
 		return err
 	}
 	off := int64(4)
@@ -431,6 +448,9 @@ func writeParquet(ctx context.Context, w io.WriterAt, f *Frame, cols []pqColumn,
 	var werrMu sync.Mutex
 	var werr error
 	for range workers {
+		if dw != nil {
+			break
+		}
 		wwg.Add(1)
 		go func() {
 			defer wwg.Done()
@@ -486,7 +506,17 @@ func writeParquet(ctx context.Context, w io.WriterAt, f *Frame, cols []pqColumn,
 			if ch.dictOff >= 0 {
 				md.DictionaryPageOffset = off + ch.dictOff
 			}
-			jobs <- job{ch.buf, off}
+			if dw != nil {
+				// copied into the file's blocks: the buffer is free again
+				dw.add(ch.buf)
+				select {
+				case free <- ch.buf:
+				default:
+				}
+				<-window
+			} else {
+				jobs <- job{ch.buf, off}
+			}
 			g.Columns = append(g.Columns, format.ColumnChunk{FileOffset: off, MetaData: md})
 			g.TotalByteSize += md.TotalUncompressedSize
 			g.TotalCompressedSize += md.TotalCompressedSize
@@ -525,6 +555,10 @@ func writeParquet(ctx context.Context, w io.WriterAt, f *Frame, cols []pqColumn,
 	b, err := pqenc.Footer(&md)
 	if err != nil {
 		return err
+	}
+	if dw != nil {
+		dw.add(b)
+		return nil
 	}
 	_, err = w.WriteAt(b, off)
 	return err

@@ -20,3 +20,25 @@ func startWriteback(w any, off, n int64) {
 	const syncFileRangeWrite = 2
 	syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, f.Fd(), uintptr(off), uintptr(n), syncFileRangeWrite, 0, 0)
 }
+
+// setDirect turns on O_DIRECT for f (writes bypass the page cache: no
+// page-cache pages to allocate, fill and later write back and free) and
+// reports whether it is on. Filesystems without O_DIRECT refuse it.
+func setDirect(f *os.File) bool {
+	fl, _, e := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_GETFL, 0)
+	if e != 0 {
+		return false
+	}
+	_, _, e = syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_SETFL, fl|syscall.O_DIRECT)
+	return e == 0
+}
+
+// clearDirect turns O_DIRECT off again (a write the device refused).
+func clearDirect(f *os.File) bool {
+	fl, _, e := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_GETFL, 0)
+	if e != 0 {
+		return false
+	}
+	_, _, e = syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_SETFL, fl&^syscall.O_DIRECT)
+	return e == 0
+}
