@@ -636,7 +636,7 @@ func (c *converter) convert(b *rawBatch) error {
 			if sb.n == 0 {
 				continue
 			}
-			if err := c.spill.spill(s, sb, p, &c.scratch); err != nil {
+			if err := c.spill.spill(s, sb, c.bufs, p, &c.scratch); err != nil {
 				return err
 			}
 			sb.reset()
@@ -704,7 +704,7 @@ func scatter(t *block, shard []int32, lo, hi int, bufs []*block, kinds []Kind, p
 	}
 }
 
-// flush keeps the rows still buffered as in-memory runs.
+// flush keeps the rows still buffered in memory.
 func (c *converter) flush() error {
 	for s, sb := range c.bufs {
 		if sb.n > 0 {
@@ -740,40 +740,66 @@ func shardOfBytes(id []byte, shards int) int {
 	return int(h % uint64(shards))
 }
 
-// spiller collects one table's sorted runs per shard: run files spilled
-// while reading, and the runs left in memory at the end.
+// spiller collects one table's runs per shard: sorted run files (rows
+// that came in order) and bucketed spill files (rows that did not, see
+// buckets.go) spilled while reading, and the rows left in memory at the
+// end.
 type spiller struct {
-	dir      string
-	shards   int
-	runBytes int64 // a converter spills its rows at this size
-	mu       sync.Mutex
-	files    [][]string // per shard, run files
-	mem      [][]memRun // per shard, in-memory runs
-	rows     []int64    // per shard
-	seq      int
+	dir         string
+	shards      int
+	runBytes    int64 // a converter spills its rows at this size
+	bucketLimit int64 // the largest bucket sorted in one piece (spill-encoded bytes)
+	mu          sync.Mutex
+	files       [][]string     // per shard, sorted run files
+	mem         [][]memRun     // per shard, sorted in-memory runs
+	split       []*splitters   // per shard, bucket splitters (nil before the first bucketed spill)
+	bfiles      [][]bucketFile // per shard, bucketed spill files
+	bmem        [][]bucketMem  // per shard, bucketed rows kept in memory
+	rows        []int64        // per shard
+	seq         int
+	fanIn       int // runs merged at once
+	progress    func(string, ...any)
 }
 
-func newSpiller(dir string, shards int, runBytes int64) (*spiller, error) {
+func newSpiller(dir string, shards int, runBytes, bucketLimit int64, fanIn int, progress func(string, ...any)) (*spiller, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spill folder: %w", err)
 	}
-	return &spiller{dir: dir, shards: shards, runBytes: runBytes, files: make([][]string, shards), mem: make([][]memRun, shards), rows: make([]int64, shards)}, nil
+	return &spiller{dir: dir, shards: shards, runBytes: runBytes, bucketLimit: bucketLimit, fanIn: fanIn, progress: progress,
+		files: make([][]string, shards), mem: make([][]memRun, shards), split: make([]*splitters, shards),
+		bfiles: make([][]bucketFile, shards), bmem: make([][]bucketMem, shards), rows: make([]int64, shards)}, nil
 }
 
 // runScratch is one converter's reusable space for spilling runs.
 type runScratch struct {
-	sorted      *block
-	pos, perm   []int32
-	keys, keys2 []radixKey
-	enc         []byte // spill encoding scratch
+	sorted       *block
+	pos, perm    []int32
+	keys, keys2  []radixKey
+	enc          []byte // spill encoding scratch
+	bkt          []uint8
+	starts, next []int32
+	tl           []timeLine
 }
 
-// spill sorts b (rows of one shard) by (customer, time, line) and writes
-// them as a run file, runBlockRows rows at a time.
-func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error {
-	perm, inOrder := sortRun(b, p, sc)
-	if sc.sorted == nil {
-		sc.sorted = newBlock(len(p.cols))
+// spill writes b (rows of one shard): as a sorted run file when its rows
+// already come in (customer, time, line) order, else grouped into the
+// shard's buckets. The first bucketed spill picks every shard's splitters,
+// each from the rows of that shard in all (the converter's buffers, one per
+// shard).
+func (s *spiller) spill(shard int, b *block, all []*block, p *tablePlan, sc *runScratch) error {
+	if !rowsInOrder(b, p) {
+		s.mu.Lock()
+		if s.split[shard] == nil {
+			for i, sb := range all {
+				if s.split[i] == nil {
+					s.split[i] = pickSplitters(sb, p, bucketsPerShard)
+				}
+			}
+		}
+		sp := s.split[shard]
+		s.mu.Unlock()
+		perm, starts := bucketPerm(b, p, sp, sc)
+		return s.writeBucketFile(shard, b, perm, starts, p, sc)
 	}
 	s.mu.Lock()
 	s.seq++
@@ -786,20 +812,50 @@ func (s *spiller) spill(shard int, b *block, p *tablePlan, sc *runScratch) error
 		return fmt.Errorf("spill file: %w", err)
 	}
 	w := bufio.NewWriterSize(f, spillBuf)
-	src := b
-	if !inOrder {
-		sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
-		src = sc.sorted
-	}
-	for a := 0; a < len(perm); a += runBlockRows {
-		src.writeRange(w, a, min(a+runBlockRows, len(perm)), p.kinds, p.present, &sc.enc)
+	for a := 0; a < b.n; a += runBlockRows {
+		b.writeRange(w, a, min(a+runBlockRows, b.n), p.kinds, p.present, &sc.enc)
 	}
 	return finishSpill(w, f)
 }
 
-// keep sorts b (rows of one shard, given up by the caller) into an
+// writeBucketFile writes a new bucketed spill file of shard's rows: b's
+// rows in perm order, bucket j at positions starts[j]..starts[j+1].
+func (s *spiller) writeBucketFile(shard int, b *block, perm, starts []int32, p *tablePlan, sc *runScratch) error {
+	s.mu.Lock()
+	s.seq++
+	path := filepath.Join(s.dir, fmt.Sprintf("s%05d-r%06d.bkt", shard, s.seq))
+	i := len(s.bfiles[shard]) // creation order, which breaks ties
+	s.bfiles[shard] = append(s.bfiles[shard], bucketFile{path: path})
+	s.rows[shard] += int64(b.n)
+	s.mu.Unlock()
+	bf, err := writeBuckets(path, b, perm, starts, p, sc)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.bfiles[shard][i] = bf
+	s.mu.Unlock()
+	return nil
+}
+
+// keep keeps b (rows of one shard, given up by the caller) in memory:
+// grouped by bucket when the shard has spilled buckets, else sorted into an
 // in-memory run.
 func (s *spiller) keep(shard int, b *block, p *tablePlan) {
+	s.mu.Lock()
+	sp := s.split[shard]
+	s.mu.Unlock()
+	if sp != nil && !rowsInOrder(b, p) {
+		sc := &runScratch{}
+		perm, starts := bucketPerm(b, p, sp, sc)
+		sb := newBlock(len(p.cols))
+		scatterSorted(b, perm, p, sb, nil)
+		s.mu.Lock()
+		s.bmem[shard] = append(s.bmem[shard], bucketMem{b: sb, start: starts})
+		s.rows[shard] += int64(sb.n)
+		s.mu.Unlock()
+		return
+	}
 	perm, inOrder := sortRun(b, p, &runScratch{})
 	sb := b // the converter gives b up
 	if !inOrder {
@@ -810,6 +866,17 @@ func (s *spiller) keep(shard int, b *block, p *tablePlan) {
 	s.mem[shard] = append(s.mem[shard], memRun{b: sb, lo: 0, hi: sb.n})
 	s.rows[shard] += int64(sb.n)
 	s.mu.Unlock()
+}
+
+// spilled counts the spill files: sorted runs and bucketed spills.
+func (s *spiller) spilled() (runs, buckets int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.files {
+		runs += len(s.files[i])
+		buckets += len(s.bfiles[i])
+	}
+	return runs, buckets
 }
 
 // runs opens shard s's runs: the previous snapshot's file first (when
@@ -835,6 +902,17 @@ func (s *spiller) runs(ctx context.Context, shard int, p *tablePlan, prev string
 			return fail(err)
 		}
 		out = append(out, r)
+	}
+	s.mu.Lock()
+	bfiles, bmem, sp := s.bfiles[shard], s.bmem[shard], s.split[shard]
+	s.bfiles[shard], s.bmem[shard] = nil, nil
+	s.mu.Unlock()
+	if len(bfiles) > 0 || len(bmem) > 0 {
+		br, err := newBucketRun(p, sp.buckets(), bfiles, bmem, s.bucketLimit, s.fanIn, s.progress, s.dir, shard)
+		if err != nil {
+			return fail(err)
+		}
+		out = append(out, br)
 	}
 	s.mu.Lock()
 	for _, m := range s.mem[shard] {

@@ -305,7 +305,13 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 	// budget, then sorts and spills them as a run (the other half is for
 	// writing shards)
 	runBytes := max(cfg.MemoryBudget/int64(4*rd.workers()), 64<<10)
-	sp, err := newSpiller(filepath.Join(tmp, "spill", string(t)), cfg.Shards, runBytes)
+	fanIn := cfg.fanIn
+	if fanIn < 2 {
+		fanIn = maxFanIn
+	}
+	// a bucket of unsorted rows is sorted in memory when it is under a
+	// sixteenth of the budget (two shards are written at a time)
+	sp, err := newSpiller(filepath.Join(tmp, "spill", string(t)), cfg.Shards, runBytes, max(cfg.MemoryBudget/16, 64<<10), fanIn, cfg.progress)
 	if err != nil {
 		return nil, err
 	}
@@ -369,6 +375,9 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 		return nil, &BadRowsError{Table: t, File: display, Bad: ts.Quarantined, Read: ts.Read, Max: maxBad, First: q.first, Quarantine: q.path}
 	}
 	cfg.progress("extract %s: read %d rows in %.1fs; writing %d shards", t, ts.Read, time.Since(start).Seconds(), cfg.Shards)
+	if runs, buckets := sp.spilled(); runs+buckets > 0 {
+		cfg.progress("extract %s: rows over the memory budget went to %d spill files (%d in key-range buckets, %d sorted runs)", t, runs+buckets, buckets, runs)
+	}
 	rollUp := rollsUp(t, src)
 	ts.RolledUp = rollUp
 	if err := writeShards(ctx, cfg, p, sp, tmp, rollUp, ts, prevFiles); err != nil {
@@ -429,11 +438,7 @@ func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, sp *spil
 			if err != nil {
 				return err
 			}
-			fanIn := cfg.fanIn
-			if fanIn < 2 {
-				fanIn = maxFanIn
-			}
-			if runs, err = limitFanIn(runs, fanIn, p, sp.dir, s, cfg.progress); err != nil {
+			if runs, err = limitFanIn(runs, sp.fanIn, p, sp.dir, s, cfg.progress); err != nil {
 				return err
 			}
 			res, err := writeShard(ShardPath(tmp, p.table, s), runs, p, rollUp)

@@ -320,6 +320,13 @@ func TestSortRun(t *testing.T) {
 		{"short ids", []string{"c1", "c2", "c10", "c", "b99", "c1\x00"}},
 		{"long ids sharing a prefix", []string{"customer-001", "customer-002", "customer-1", "customer", "custome", "customer-0010"}},
 		{"one id", []string{"x"}},
+		{"many short ids (small groups)", func() []string {
+			var ids []string
+			for i := 0; i < 400; i++ {
+				ids = append(ids, fmt.Sprintf("c%d", i))
+			}
+			return append(ids, "c1\x00", "c10\x00\x00")
+		}()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBlock(4)

@@ -3,9 +3,11 @@ package datasets
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,14 +63,62 @@ func writeRunsTestData(t *testing.T, dir string) map[Table]Source {
 	}
 }
 
+// sortedCopy writes the rows of the CSV file src to dst in (customer_id,
+// time) order (stable), as a sorted export would have them.
+func sortedCopy(t *testing.T, src, dst string, custCol, timeCol int) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	rows := lines[1:]
+	key := func(l string) (string, string) {
+		f := strings.Split(l, ",")
+		return f[custCol], f[timeCol]
+	}
+	slices.SortStableFunc(rows, func(x, y string) int {
+		cx, tx := key(x)
+		cy, ty := key(y)
+		if c := strings.Compare(cx, cy); c != 0 {
+			return c
+		}
+		return strings.Compare(tx, ty)
+	})
+	if err := os.WriteFile(dst, []byte(lines[0]+"\n"+strings.Join(rows, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestTinyMemoryBudgetSameBytes: with a tiny memory budget every table is
-// spilled as many sorted runs, merged a few at a time, and the snapshot's
-// files are byte for byte those of the default (in-memory) extract.
+// spilled, and the snapshot's files are byte for byte those of the default
+// (in-memory) extract: rows in random order go to key-range buckets (with
+// one shard the buckets outgrow their share and are sorted in chunks and
+// merged a few at a time); rows already in order (a sorted export) are
+// spilled as sorted runs and merged a few at a time.
 func TestTinyMemoryBudgetSameBytes(t *testing.T) {
 	dir := t.TempDir()
 	srcs := writeRunsTestData(t, dir)
-	for _, shards := range []int{1, 3} {
-		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+	sortedSrcs := map[Table]Source{}
+	for tb, src := range srcs {
+		s := src
+		s.Path = strings.TrimSuffix(src.Path, ".csv") + "-sorted.csv"
+		time := map[Table]int{Orders: 2, Customers: 1, Events: 1}[tb]
+		sortedCopy(t, src.Path, s.Path, map[Table]int{Orders: 1, Customers: 0, Events: 0}[tb], time)
+		sortedSrcs[tb] = s
+	}
+	cases := []struct {
+		name   string
+		shards int
+		srcs   map[Table]Source
+		want   []string // progress lines that must appear
+	}{
+		{"random/shards=1", 1, srcs, []string{"in key-range buckets", "sorting it in chunks", "sorted runs; merging them 4 at a time"}},
+		{"random/shards=3", 3, srcs, []string{"(30 in key-range buckets, 0 sorted runs)"}},
+		{"sorted/shards=3", 3, sortedSrcs, []string{"(0 in key-range buckets,", "sorted runs; merging them 4 at a time"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var lines []string
 			progress := func(format string, args ...any) {
@@ -76,23 +126,22 @@ func TestTinyMemoryBudgetSameBytes(t *testing.T) {
 				lines = append(lines, fmt.Sprintf(format, args...))
 				mu.Unlock()
 			}
-			big, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, fmt.Sprintf("big%d", shards)), Shards: shards, Sources: srcs})
+			shards := tc.shards
+			sub := strings.ReplaceAll(tc.name, "/", "-")
+			big, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "big-"+sub), Shards: shards, Sources: tc.srcs})
 			if err != nil {
 				t.Fatal(err)
 			}
-			tiny, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, fmt.Sprintf("tiny%d", shards)), Shards: shards, Sources: srcs,
+			tiny, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "tiny-"+sub), Shards: shards, Sources: tc.srcs,
 				MemoryBudget: 1, fanIn: 4, Progress: progress})
 			if err != nil {
 				t.Fatal(err)
 			}
-			merged := false
-			for _, l := range lines {
-				if strings.Contains(l, "sorted runs; merging them 4 at a time") {
-					merged = true
+			all := strings.Join(lines, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Fatalf("progress has no %q:\n%s", w, all)
 				}
-			}
-			if !merged {
-				t.Fatalf("the tiny budget spilled no more than 4 runs per shard; progress:\n%s", strings.Join(lines, "\n"))
 			}
 			for _, tb := range []Table{Orders, Customers, Events} {
 				bt, tt := big.Tables[tb], tiny.Tables[tb]
@@ -171,5 +220,87 @@ func TestCustomersLatestWins(t *testing.T) {
 	want := map[string]string{"a": "IT", "b": "DE", "c": "BE", "d": "PL", "e": "NO"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("kept %v, want %v", got, want)
+	}
+}
+
+// TestIncrementalSpillSameBytes: an incremental extract merges the previous
+// snapshot's shard files with the new rows; with a tiny memory budget the
+// new rows are spilled to key-range buckets and merged with the previous
+// files, and the shard files must be byte for byte those of the same
+// incremental extract held in memory.
+func TestIncrementalSpillSameBytes(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "shop.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE sales (invoice TEXT, customer TEXT, sold_at TEXT, total REAL, seq INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	x := uint64(7)
+	rnd := func(n uint64) uint64 { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x % n }
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	insert := func(from, to int) {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := from; i < to; i++ {
+			// unique times: rows never tie on (customer, time)
+			at := t0.Add(time.Duration(i) * time.Minute).Add(time.Duration(rnd(1000)) * time.Hour * 24)
+			if _, err := tx.Exec(`INSERT INTO sales VALUES (?,?,?,?,?)`, fmt.Sprintf("o%d", i), fmt.Sprintf("c%d", rnd(2000)), at.Format(time.DateTime), float64(rnd(9000))/100, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(0, 20_000)
+	src := Source{Format: "sqlite", Path: filepath.Join(dir, "shop.db"), Query: "SELECT * FROM sales ORDER BY seq", Watermark: "seq",
+		Columns: map[string]string{"customer_id": "customer", "order_id": "invoice", "ordered_at": "sold_at", "amount": "total"}}
+	noRollUp := false // incremental extracts need rows that are not rolled up
+	src.RollUp = &noRollUp
+	for _, name := range []string{"mem", "tiny"} {
+		cfg := ExtractConfig{DataDir: filepath.Join(dir, name), Shards: 2, Sources: map[Table]Source{Orders: src}}
+		if _, err := Extract(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(20_000, 50_000)
+	var lines []string
+	sums := map[string]*ExtractSummary{}
+	for _, name := range []string{"mem", "tiny"} {
+		cfg := ExtractConfig{DataDir: filepath.Join(dir, name), Shards: 2, Sources: map[Table]Source{Orders: src}}
+		if name == "tiny" {
+			cfg.MemoryBudget = 1
+			cfg.Progress = func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+		}
+		sum, err := Extract(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts := sum.Tables[Orders]; !ts.Incremental || ts.Read != 30_000 || ts.Rows != 50_000 {
+			t.Fatalf("%s: incremental %v read %d rows %d, want true 30000 50000", name, ts.Incremental, ts.Read, ts.Rows)
+		}
+		sums[name] = sum
+	}
+	if all := strings.Join(lines, "\n"); !strings.Contains(all, "in key-range buckets") {
+		t.Fatalf("the tiny budget spilled no buckets:\n%s", all)
+	}
+	for s := 0; s < 2; s++ {
+		a, err := os.ReadFile(ShardPath(sums["mem"].Snapshot, Orders, s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(ShardPath(sums["tiny"].Snapshot, Orders, s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("shard %d: %d bytes in memory, %d bytes from spilled buckets: files differ", s, len(a), len(b))
+		}
+		checkSorted(t, ShardPath(sums["tiny"].Snapshot, Orders, s), s, 2, Specs[Orders].TimeCol)
 	}
 }

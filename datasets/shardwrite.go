@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -118,7 +120,12 @@ func sortRun(b *block, p *tablePlan, sc *runScratch) (perm []int32, sorted bool)
 		for j < n && keys[j].pre == keys[i].pre {
 			j++
 		}
-		if seg := perm[i:j]; len(seg) <= 12 {
+		if seg := perm[i:j]; len(seg) < 2 {
+			// nothing to order
+		} else if sameShortIDs(ids, seg) {
+			// one customer's rows (an id of up to 8 bytes is its prefix)
+			sc.tl = sortTimeLine(seg, tc, b.line, sc.tl)
+		} else if len(seg) <= 12 {
 			for x := 1; x < len(seg); x++ {
 				for y := x; y > 0 && cmp(seg[y-1], seg[y]) > 0; y-- {
 					seg[y-1], seg[y] = seg[y], seg[y-1]
@@ -130,6 +137,71 @@ func sortRun(b *block, p *tablePlan, sc *runScratch) (perm []int32, sorted bool)
 		i = j
 	}
 	return perm, false
+}
+
+// sameShortIDs reports whether the rows' ids (with equal 8-byte prefixes)
+// all have the same length of at most 8 bytes, so they are equal.
+func sameShortIDs(ids *colBuf, rows []int32) bool {
+	l := len(ids.str(int(rows[0])))
+	if l > 8 {
+		return false
+	}
+	for _, r := range rows[1:] {
+		if len(ids.str(int(r))) != l {
+			return false
+		}
+	}
+	return true
+}
+
+// timeLine is a row's time (math.MinInt64 when null), source line and
+// index.
+type timeLine struct {
+	t, line int64
+	row     int32
+}
+
+// sortTimeLine orders one customer's rows by (time, line, row); tl is
+// scratch space, returned for reuse.
+func sortTimeLine(rows []int32, tc *colBuf, line []int64, tl []timeLine) []timeLine {
+	tl = tl[:0]
+	for _, r := range rows {
+		t := int64(math.MinInt64)
+		if tc != nil && !tc.null[r] {
+			t = tc.i[r]
+		}
+		tl = append(tl, timeLine{t: t, line: line[r], row: r})
+	}
+	less := func(a, b *timeLine) bool {
+		if a.t != b.t {
+			return a.t < b.t
+		}
+		if a.line != b.line {
+			return a.line < b.line
+		}
+		return a.row < b.row
+	}
+	if len(tl) <= 32 {
+		for x := 1; x < len(tl); x++ {
+			for y := x; y > 0 && less(&tl[y], &tl[y-1]); y-- {
+				tl[y-1], tl[y] = tl[y], tl[y-1]
+			}
+		}
+	} else {
+		slices.SortFunc(tl, func(a, b timeLine) int {
+			if less(&a, &b) {
+				return -1
+			}
+			if less(&b, &a) {
+				return 1
+			}
+			return 0
+		})
+	}
+	for k := range rows {
+		rows[k] = tl[k].row
+	}
+	return tl
 }
 
 // rollup folds order lines with the same (customer, order_id) into one
@@ -406,14 +478,25 @@ func appendOutput(out, seg *block, lead []int32, over []*colBuf, kinds []Kind, p
 // file to path atomically. It closes the runs.
 func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shardResult, error) {
 	res := shardResult{minT: math.MaxInt64, maxT: math.MinInt64}
-	m, err := newMerger(runs, p)
-	if err != nil {
-		for _, r := range runs {
-			r.close()
-		}
-		return res, err
+	// a shard whose rows are all bucketed is one sorted run, read bucket by
+	// bucket without a merger (each bucket holds whole customers)
+	var direct *bucketRun
+	var m *merger
+	if len(runs) == 1 {
+		direct, _ = runs[0].(*bucketRun)
 	}
-	defer m.close()
+	if direct != nil {
+		defer direct.close()
+	} else {
+		var err error
+		if m, err = newMerger(runs, p); err != nil {
+			for _, r := range runs {
+				r.close()
+			}
+			return res, err
+		}
+		defer m.close()
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return res, fmt.Errorf("snapshot folder: %w", err)
 	}
@@ -468,8 +551,24 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 		out.dropFront(n, p.kinds, outPresent)
 		return nil
 	}
+	// nextSeg returns the next rows in order, whole customers
+	nextSeg := func() (*block, bool, error) {
+		if direct != nil {
+			b, lo, hi, err := direct.next()
+			if errors.Is(err, io.EOF) {
+				return nil, false, nil
+			}
+			if err == nil && (lo != 0 || hi != b.n) {
+				err = fmt.Errorf("bucket rows %d..%d of %d", lo, hi, b.n)
+			}
+			return b, err == nil, err
+		}
+		seg.reset()
+		more, err := m.segment(seg, segRows)
+		return seg, more, err
+	}
 	for {
-		if !rollUp && !dedup {
+		if !rollUp && !dedup && direct == nil {
 			// rows go out as they are: merge straight into out
 			more, err := m.segment(out, out.n+segRows)
 			if err != nil {
@@ -488,8 +587,7 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 			}
 			continue
 		}
-		seg.reset()
-		more, err := m.segment(seg, segRows)
+		rows, more, err := nextSeg()
 		if err != nil {
 			return res, err
 		}
@@ -497,23 +595,25 @@ func writeShard(path string, runs []runSource, p *tablePlan, rollUp bool) (shard
 			break
 		}
 		switch {
+		case !rollUp && !dedup:
+			out.appendRows(rows, 0, rows.n, p.kinds, outPresent)
 		case rollUp:
-			starts = customerStarts(seg, p, starts)
-			for len(ident) < seg.n {
+			starts = customerStarts(rows, p, starts)
+			for len(ident) < rows.n {
 				ident = append(ident, int32(len(ident)))
 			}
-			l, over := rollup(seg, seg, ident[:seg.n], p, starts)
-			appendOutput(out, seg, l, over, p.kinds, outPresent)
+			l, over := rollup(rows, rows, ident[:rows.n], p, starts)
+			appendOutput(out, rows, l, over, p.kinds, outPresent)
 		case dedup:
 			// latest wins: the last row of each customer in (customer,
 			// signed_up_at, source line) order
-			starts = customerStarts(seg, p, starts)
+			starts = customerStarts(rows, p, starts)
 			lead = lead[:0]
 			for _, e := range starts[1:] {
 				lead = append(lead, e-1)
 			}
-			res.dups += int64(seg.n - len(lead))
-			appendOutput(out, seg, lead, nil, p.kinds, outPresent)
+			res.dups += int64(rows.n - len(lead))
+			appendOutput(out, rows, lead, nil, p.kinds, outPresent)
 		}
 		for out.n >= writeChunk {
 			if err := writeOut(writeChunk); err != nil {

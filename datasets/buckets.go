@@ -1,0 +1,434 @@
+package datasets
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Rows that do not arrive in (customer, time) order are not sorted when
+// they are spilled: they are distributed into key-range buckets. At the
+// first such spill of a shard, splitters are picked from a sample of the
+// buffered customer ids; a bucket holds the ids between two neighbouring
+// splitters, so a customer's rows always share a bucket and the buckets,
+// each sorted on its own, follow one another in (customer, time) order.
+// A spill writes the shard's rows grouped by bucket (and remembers where
+// each bucket starts in the file); writing the shard then loads one bucket
+// at a time from every spill, sorts it in memory and hands it on as the
+// next stretch of one sorted run. No k-way merge over many runs is needed,
+// and the sort works on a bucket that fits in the cache instead of a whole
+// run. A bucket that outgrows its memory share (splitters picked from an
+// unrepresentative first spill) is sorted in chunks and merged.
+
+// bucketsPerShard is the number of key-range buckets per shard.
+const bucketsPerShard = 64
+
+// splitters are a shard's bucket boundaries, strictly increasing customer
+// ids: an id's bucket is the number of splitters at or below it.
+type splitters struct {
+	pre []uint64 // idPrefix of each splitter
+	ids [][]byte
+}
+
+// pickSplitters chooses up to nb-1 splitters from a sample of b's customer
+// ids.
+func pickSplitters(b *block, p *tablePlan, nb int) *splitters {
+	ids := &b.cols[p.custIdx]
+	step := max(1, b.n/4096)
+	var sample [][]byte
+	for r := 0; r < b.n; r += step {
+		sample = append(sample, ids.str(r))
+	}
+	slices.SortFunc(sample, bytes.Compare)
+	sample = slices.CompactFunc(sample, bytes.Equal)
+	sp := &splitters{}
+	if len(sample) == 0 {
+		return sp // one bucket
+	}
+	for i := 1; i < nb; i++ {
+		id := sample[i*len(sample)/nb]
+		if k := len(sp.ids); k > 0 && bytes.Compare(sp.ids[k-1], id) >= 0 {
+			continue
+		}
+		if len(sp.ids) == 0 && bytes.Equal(id, sample[0]) {
+			continue // an empty first bucket
+		}
+		sp.ids = append(sp.ids, bytes.Clone(id))
+		sp.pre = append(sp.pre, idPrefix(id))
+	}
+	return sp
+}
+
+// buckets is the number of buckets the splitters make.
+func (s *splitters) buckets() int { return len(s.ids) + 1 }
+
+// bucket returns id's bucket.
+func (s *splitters) bucket(id []byte) int {
+	pre := idPrefix(id)
+	lo, hi := 0, len(s.pre)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if q := s.pre[m]; q < pre || q == pre && bytes.Compare(s.ids[m], id) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// bucketPerm returns b's rows grouped by bucket, in row order within a
+// bucket (a counting sort), and where each bucket starts (len nb+1).
+func bucketPerm(b *block, p *tablePlan, sp *splitters, sc *runScratch) (perm, starts []int32) {
+	nb := sp.buckets()
+	ids := &b.cols[p.custIdx]
+	bk := resize(sc.bkt, b.n)
+	sc.bkt = bk
+	starts = resize(sc.starts, nb+1)
+	sc.starts = starts
+	clear(starts)
+	s := uint32(0)
+	for r := range bk {
+		e := ids.off[r]
+		j := sp.bucket(ids.dat[s:e])
+		s = e
+		bk[r] = uint8(j)
+		starts[j+1]++
+	}
+	for j := 1; j <= nb; j++ {
+		starts[j] += starts[j-1]
+	}
+	perm = resize(sc.perm, b.n)
+	sc.perm = perm
+	next := resize(sc.next, nb)
+	sc.next = next
+	copy(next, starts[:nb])
+	for r, j := range bk {
+		perm[next[j]] = int32(r)
+		next[j]++
+	}
+	return perm, starts
+}
+
+// rowsInOrder reports whether b's rows already come in (customer, time,
+// line) order, as from a sorted export.
+func rowsInOrder(b *block, p *tablePlan) bool {
+	ids := &b.cols[p.custIdx]
+	var tc *colBuf
+	if p.timeIdx >= 0 && p.present[p.timeIdx] {
+		tc = &b.cols[p.timeIdx]
+	}
+	for r := 1; r < b.n; r++ {
+		c := bytes.Compare(ids.str(r-1), ids.str(r))
+		if c < 0 {
+			continue
+		}
+		if c > 0 {
+			return false
+		}
+		if tc != nil {
+			ta, tb := rowTime(b, p.timeIdx, r-1), rowTime(b, p.timeIdx, r)
+			if ta != tb {
+				if ta > tb {
+					return false
+				}
+				continue
+			}
+		}
+		if b.line[r-1] > b.line[r] {
+			return false
+		}
+	}
+	return true
+}
+
+// bucketFile is one spill of a shard's rows grouped by bucket: bucket j is
+// the blocks in bytes off[j]..off[j+1] of the file.
+type bucketFile struct {
+	path string
+	off  []int64
+}
+
+// bucketMem is rows kept in memory grouped by bucket: bucket j is rows
+// start[j]..start[j+1] of b.
+type bucketMem struct {
+	b     *block
+	start []int32
+}
+
+// piece returns bucket j's rows.
+func (m *bucketMem) piece(j int) (*block, int, int) {
+	return m.b, int(m.start[j]), int(m.start[j+1])
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeBuckets writes b's rows grouped by bucket (perm and starts from
+// bucketPerm) to a new spill file at path.
+func writeBuckets(path string, b *block, perm, starts []int32, p *tablePlan, sc *runScratch) (bucketFile, error) {
+	nb := len(starts) - 1
+	bf := bucketFile{path: path, off: make([]int64, nb+1)}
+	f, err := os.Create(path)
+	if err != nil {
+		return bf, fmt.Errorf("spill file: %w", err)
+	}
+	if sc.sorted == nil {
+		sc.sorted = newBlock(len(p.cols))
+	}
+	sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
+	src := sc.sorted
+	cw := &countWriter{w: f}
+	w := bufio.NewWriterSize(cw, spillBuf)
+	for j := 0; j < nb; j++ {
+		bf.off[j] = cw.n + int64(w.Buffered())
+		for a := int(starts[j]); a < int(starts[j+1]); a += runBlockRows {
+			src.writeRange(w, a, min(a+runBlockRows, int(starts[j+1])), p.kinds, p.present, &sc.enc)
+		}
+	}
+	bf.off[nb] = cw.n + int64(w.Buffered())
+	return bf, finishSpill(w, f)
+}
+
+// bucketRun serves a shard's bucketed rows (spill files and in-memory
+// pieces) as one sorted run: bucket after bucket, each loaded from every
+// piece and sorted.
+type bucketRun struct {
+	p        *tablePlan
+	nb       int
+	files    []bucketFile
+	fh       []*os.File
+	mem      []bucketMem
+	limit    int64 // spill-encoded bytes of a bucket sorted in one piece
+	fanIn    int
+	progress func(string, ...any)
+	dir      string
+	shard    int
+	j        int // the next bucket
+	raw      *block
+	sorted   *block
+	sc       runScratch
+	br       *bufio.Reader
+	// an oversized bucket: its chunks' sorted runs, merged
+	inner    *merger
+	innerBlk *block
+	chunks   int
+}
+
+func newBucketRun(p *tablePlan, nb int, files []bucketFile, mem []bucketMem, limit int64, fanIn int, progress func(string, ...any), dir string, shard int) (*bucketRun, error) {
+	r := &bucketRun{p: p, nb: nb, files: files, mem: mem, limit: limit, fanIn: fanIn, progress: progress, dir: dir, shard: shard,
+		raw: newBlock(len(p.cols)), sorted: newBlock(len(p.cols))}
+	for _, bf := range files {
+		f, err := os.Open(bf.path)
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("spill file: %w", err)
+		}
+		r.fh = append(r.fh, f)
+	}
+	return r, nil
+}
+
+// bucketBytes estimates bucket j's size in spill-encoded bytes.
+func (r *bucketRun) bucketBytes(j int) int64 {
+	var n int64
+	for _, bf := range r.files {
+		n += bf.off[j+1] - bf.off[j]
+	}
+	for _, m := range r.mem {
+		if b, lo, hi := m.piece(j); hi > lo {
+			n += int64(hi-lo) * b.bytes() / int64(max(b.n, 1))
+		}
+	}
+	return n
+}
+
+// loadPiece appends bucket j of file i onto b.
+func (r *bucketRun) loadPiece(b *block, i, j int) error {
+	bf := r.files[i]
+	if bf.off[j+1] == bf.off[j] {
+		return nil
+	}
+	sec := io.NewSectionReader(r.fh[i], bf.off[j], bf.off[j+1]-bf.off[j])
+	if r.br == nil {
+		r.br = bufio.NewReaderSize(sec, spillBuf)
+	} else {
+		r.br.Reset(sec)
+	}
+	for {
+		err := b.readFrom(r.br, r.p.kinds, r.p.present, &r.sc.enc)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", bf.path, err)
+		}
+	}
+}
+
+func (r *bucketRun) next() (*block, int, int, error) {
+	for {
+		if r.inner != nil {
+			r.innerBlk.reset()
+			more, err := r.inner.segment(r.innerBlk, runBlockRows)
+			if err != nil {
+				return nil, 0, 0, err
+			}
+			if more {
+				return r.innerBlk, 0, r.innerBlk.n, nil
+			}
+			r.inner.close()
+			r.inner = nil
+		}
+		if r.j >= r.nb {
+			return nil, 0, 0, io.EOF
+		}
+		j := r.j
+		r.j++
+		size := r.bucketBytes(j)
+		if size == 0 {
+			continue
+		}
+		if size > r.limit {
+			r.progress("extract %s: shard %d: bucket %d of %d holds %.1f MB of rows, more than the %.1f MB sorted at once (the first spill's ids were not a fair sample): sorting it in chunks",
+				r.p.table, r.shard, j+1, r.nb, float64(size)/1e6, float64(r.limit)/1e6)
+			if err := r.chunked(j); err != nil {
+				return nil, 0, 0, err
+			}
+			continue
+		}
+		r.raw.reset()
+		for i := range r.files {
+			if err := r.loadPiece(r.raw, i, j); err != nil {
+				return nil, 0, 0, err
+			}
+		}
+		for _, m := range r.mem {
+			b, lo, hi := m.piece(j)
+			r.raw.appendRows(b, lo, hi, r.p.kinds, r.p.present)
+		}
+		if r.raw.n == 0 {
+			continue
+		}
+		perm, inOrder := sortRun(r.raw, r.p, &r.sc)
+		if inOrder {
+			return r.raw, 0, r.raw.n, nil
+		}
+		r.sc.pos = scatterSorted(r.raw, perm, r.p, r.sorted, r.sc.pos)
+		return r.sorted, 0, r.sorted.n, nil
+	}
+}
+
+// chunked prepares bucket j, too big to sort at once: its pieces are read
+// in chunks of about half the limit, each sorted into a run file, and the
+// runs are merged.
+func (r *bucketRun) chunked(j int) error {
+	var runs []runSource
+	fail := func(err error) error {
+		for _, x := range runs {
+			x.close()
+		}
+		return err
+	}
+	flush := func() error {
+		if r.raw.n == 0 {
+			return nil
+		}
+		r.chunks++
+		path := filepath.Join(r.dir, fmt.Sprintf("s%05d-b%03d-c%06d.run", r.shard, j, r.chunks))
+		if err := writeSortedRun(path, r.raw, r.p, &r.sc); err != nil {
+			return err
+		}
+		fr, err := openFileRun(path, r.p)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, fr)
+		r.raw.reset()
+		return nil
+	}
+	r.raw.reset()
+	for i := range r.files {
+		if err := r.loadPiece(r.raw, i, j); err != nil {
+			return fail(err)
+		}
+		if r.raw.bytes() >= r.limit/2 {
+			if err := flush(); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	for _, m := range r.mem {
+		b, lo, hi := m.piece(j)
+		r.raw.appendRows(b, lo, hi, r.p.kinds, r.p.present)
+	}
+	if err := flush(); err != nil {
+		return fail(err)
+	}
+	runs, err := limitFanIn(runs, r.fanIn, r.p, r.dir, r.shard, r.progress)
+	if err != nil {
+		return err
+	}
+	m, err := newMerger(runs, r.p)
+	if err != nil {
+		for _, x := range runs {
+			x.close()
+		}
+		return err
+	}
+	r.inner = m
+	if r.innerBlk == nil {
+		r.innerBlk = newBlock(len(r.p.cols))
+	}
+	return nil
+}
+
+// writeSortedRun sorts b's rows and writes them as a run file.
+func writeSortedRun(path string, b *block, p *tablePlan, sc *runScratch) error {
+	perm, inOrder := sortRun(b, p, sc)
+	src := b
+	if !inOrder {
+		if sc.sorted == nil {
+			sc.sorted = newBlock(len(p.cols))
+		}
+		sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
+		src = sc.sorted
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("spill file: %w", err)
+	}
+	w := bufio.NewWriterSize(f, spillBuf)
+	for a := 0; a < src.n; a += runBlockRows {
+		src.writeRange(w, a, min(a+runBlockRows, src.n), p.kinds, p.present, &sc.enc)
+	}
+	return finishSpill(w, f)
+}
+
+func (r *bucketRun) close() {
+	if r.inner != nil {
+		r.inner.close()
+		r.inner = nil
+	}
+	for i, f := range r.fh {
+		f.Close()
+		os.Remove(r.files[i].path)
+	}
+	r.fh = nil
+	r.mem = nil
+	r.raw, r.sorted = nil, nil
+}
