@@ -233,25 +233,31 @@ func scatterSorted(src *block, perm []int32, p *tablePlan, dst *block, pos []int
 				d.f[j] = s.f[r]
 			}
 		case String:
-			// lengths in sorted order, then end offsets, then the bytes
+			// gathered in sorted order, so a value of up to 8 bytes can
+			// move as one 8-byte word: the bytes past its end are
+			// overwritten by the values after it (which hold at least as
+			// many bytes whenever the word fits)
 			d.off = resize(d.off, n)
-			a := uint32(0)
-			for r, j := range pos {
-				e := s.off[r]
-				d.off[j] = e - a
-				a = e
+			total := uint32(0)
+			if n > 0 {
+				total = s.off[n-1]
 			}
+			d.dat = resize(d.dat, int(total))
+			dd, sd := d.dat, s.dat
 			e := uint32(0)
-			for j, l := range d.off {
-				e += l
+			for j, r := range perm {
+				a := uint32(0)
+				if r > 0 {
+					a = s.off[r-1]
+				}
+				b := s.off[r]
+				if l := b - a; l <= 8 && int(a)+8 <= len(sd) && int(e)+8 <= len(dd) {
+					binary.LittleEndian.PutUint64(dd[e:], binary.LittleEndian.Uint64(sd[a:]))
+				} else {
+					copy(dd[e:], sd[a:b])
+				}
+				e += b - a
 				d.off[j] = e
-			}
-			d.dat = resize(d.dat, int(e))
-			a = 0
-			for r, j := range pos {
-				e := s.off[r]
-				copy(d.dat[d.off[j]-(e-a):], s.dat[a:e])
-				a = e
 			}
 		default:
 			d.i = resize(d.i, n)
