@@ -770,6 +770,18 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 		return -1
 	}
 	iOrd, iEv, iTk, iSv, iSub, iCu := ti(datasets.Orders), ti(datasets.Events), ti(datasets.Tickets), ti(datasets.Surveys), ti(datasets.Subscriptions), ti(datasets.Customers)
+	// Every row's customer is in the label table (eligibility needs a
+	// record of it): its id is a substring of one string holding the
+	// label table's ids of the shard, not an allocation per row.
+	iLab := iOrd
+	if spec.kind == KindSubscriptions {
+		iLab = iSub
+	}
+	var labIDs string
+	var labOffs []int32
+	if iLab >= 0 {
+		labIDs, labOffs = string(tabs[iLab].ids.data), tabs[iLab].ids.offs
+	}
 	nCust := 0
 	for {
 		minT := -1
@@ -786,10 +798,14 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 		if minT < 0 {
 			break
 		}
+		labK := -1
 		for t, tc := range tabs {
 			lo[t], hi[t] = 0, 0
 			if cur[t] < tc.nRuns() && bytes.Equal(tc.ids.bytes(cur[t]), minID) {
 				lo[t], hi[t] = int(tc.runs[cur[t]]), int(tc.runs[cur[t]+1])
+				if t == iLab {
+					labK = cur[t]
+				}
 				cur[t]++
 			}
 		}
@@ -808,7 +824,11 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 				continue
 			}
 			if id == "" {
-				id = string(minID)
+				if labK >= 0 {
+					id = labIDs[labOffs[labK]:labOffs[labK+1]]
+				} else {
+					id = string(minID)
+				}
 			}
 			b := &out.blocks[k]
 			if b.n == dst.bound[k][s] {
@@ -845,7 +865,10 @@ type rowBlock struct {
 	at  int
 }
 
-// flush moves the block's rows into the columns x and empties it.
+// flush moves the block's rows into the columns x and empties it. Not
+// inlined: inside buildShard its loop counters lived on the stack.
+//
+//go:noinline
 func (b *rowBlock) flush(x [][]float64, nf int) {
 	if b.n == 0 {
 		return
