@@ -84,13 +84,29 @@ func (b *block) appendRow(src *block, r int, kinds []Kind, present []bool) {
 		case Float:
 			d.f = append(d.f, s.f[r])
 		case String:
-			d.dat = append(d.dat, s.str(r)...)
+			d.dat = appendShort(d.dat, s.str(r))
 			d.off = append(d.off, uint32(len(d.dat)))
 		default:
 			d.i = append(d.i, s.i[r])
 		}
 	}
 	b.n++
+}
+
+// appendShort appends v onto dst; a value of up to 8 bytes whose slice
+// has 8 bytes of capacity moves as one 8-byte word into dst's spare
+// capacity (the bytes past v's end land beyond dst's length, where the
+// next append overwrites them).
+func appendShort(dst, v []byte) []byte {
+	if len(v) <= 8 && cap(v) >= 8 {
+		n := len(dst)
+		if cap(dst)-n < 8 {
+			dst = slices.Grow(dst, 8)
+		}
+		binary.LittleEndian.PutUint64(dst[n:n+8], binary.LittleEndian.Uint64(v[:8]))
+		return dst[:n+len(v)]
+	}
+	return append(dst, v...)
 }
 
 func asBytes[T any](s []T) []byte {

@@ -160,3 +160,29 @@ func TestScatterSorted(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendShort: appendShort gives what append gives, for values of 0 to
+// 12 bytes, with and without 8 bytes of capacity behind them, onto
+// destinations with and without spare capacity.
+func TestAppendShort(t *testing.T) {
+	src := []byte("abcdefghijklmnopqrstuvwxyz0123456789")
+	var got, want []byte
+	for a := 0; a < len(src); a++ {
+		for l := 0; l <= 12 && a+l <= len(src); l++ {
+			for _, capped := range []bool{false, true} {
+				v := src[a : a+l]
+				if capped {
+					v = src[a : a+l : a+l]
+				}
+				got = appendShort(got, v)
+				want = append(want, v...)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("value %q (capped %v): got %q, want %q", v, capped, got, want)
+				}
+			}
+		}
+		if a%7 == 0 {
+			got, want = got[:0:0], want[:0] // no spare capacity
+		}
+	}
+}

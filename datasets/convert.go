@@ -464,7 +464,7 @@ func (c *converter) convert(b *rawBatch) error {
 				if c.keep[r] {
 					switch rc.kind {
 					case rawText:
-						d.dat = append(d.dat, trimSpace(rc.text(r))...)
+						d.dat = appendShort(d.dat, trimSpace(rc.text(r)))
 					case rawFloat:
 						if !rc.null[r] {
 							d.dat = strconv.AppendFloat(d.dat, rc.f[r], 'f', -1, 64)
@@ -688,7 +688,7 @@ func scatter(t *block, shard []int32, lo, hi int, bufs []*block, kinds []Kind, p
 				e := src.off[r]
 				if s := shard[r]; s >= 0 {
 					d := &bufs[s].cols[k]
-					d.dat = append(d.dat, src.dat[a:e]...)
+					d.dat = appendShort(d.dat, src.dat[a:e])
 					d.off = append(d.off, uint32(len(d.dat)))
 				}
 				a = e

@@ -461,7 +461,7 @@ func appendOutput(out, seg *block, lead []int32, over []*colBuf, kinds []Kind, p
 			}
 		case String:
 			for _, r := range lead {
-				d.dat = append(d.dat, s.str(int(r))...)
+				d.dat = appendShort(d.dat, s.str(int(r)))
 				d.off = append(d.off, uint32(len(d.dat)))
 			}
 		default:
