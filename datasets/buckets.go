@@ -227,6 +227,7 @@ type bucketRun struct {
 	inner    *merger
 	innerBlk *block
 	chunks   int
+	big      int // buckets sorted in chunks
 }
 
 func newBucketRun(p *tablePlan, nb int, files []bucketFile, mem []bucketMem, limit int64, fanIn int, progress func(string, ...any), dir string, shard int) (*bucketRun, error) {
@@ -304,8 +305,7 @@ func (r *bucketRun) next() (*block, int, int, error) {
 			continue
 		}
 		if size > r.limit {
-			r.progress("extract %s: shard %d: bucket %d of %d holds %.1f MB of rows, more than the %.1f MB sorted at once (the first spill's ids were not a fair sample): sorting it in chunks",
-				r.p.table, r.shard, j+1, r.nb, float64(size)/1e6, float64(r.limit)/1e6)
+			r.big++
 			if err := r.chunked(j); err != nil {
 				return nil, 0, 0, err
 			}
@@ -420,6 +420,11 @@ func writeSortedRun(path string, b *block, p *tablePlan, sc *runScratch) error {
 }
 
 func (r *bucketRun) close() {
+	if r.big > 0 {
+		r.progress("extract %s: shard %d: %d of %d buckets held more than the %.1f MB sorted at once (a small memory budget, or a first spill unlike the rest of the data): sorted in %d chunks and merged",
+			r.p.table, r.shard, r.big, r.nb, float64(r.limit)/1e6, r.chunks)
+		r.big = 0
+	}
 	if r.inner != nil {
 		r.inner.close()
 		r.inner = nil

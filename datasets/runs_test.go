@@ -113,7 +113,7 @@ func TestTinyMemoryBudgetSameBytes(t *testing.T) {
 		srcs   map[Table]Source
 		want   []string // progress lines that must appear
 	}{
-		{"random/shards=1", 1, srcs, []string{"in key-range buckets", "sorting it in chunks", "sorted runs; merging them 4 at a time"}},
+		{"random/shards=1", 1, srcs, []string{"in key-range buckets", "sorted in", "chunks and merged", "sorted runs; merging them 4 at a time"}},
 		{"random/shards=3", 3, srcs, []string{"(30 in key-range buckets, 0 sorted runs)"}},
 		{"sorted/shards=3", 3, sortedSrcs, []string{"(0 in key-range buckets,", "sorted runs; merging them 4 at a time"}},
 	}
