@@ -30,8 +30,9 @@ type ExtractConfig struct {
 	// Progress, when set, receives one line per step.
 	Progress func(format string, args ...any)
 	// MemoryBudget bounds the rows buffered in memory (default 600 MB):
-	// half of it holds rows being read (sorted and spilled as runs when
-	// full), the rest the runs kept in memory and the shards being merged.
+	// half of it holds rows being read (spilled when full: rows out of
+	// order into key-range buckets, rows in order as sorted runs), the
+	// rest the rows kept in memory and the shards being written.
 	MemoryBudget int64
 	// fanIn is the most runs merged at once (tests; default maxFanIn).
 	fanIn int
@@ -302,8 +303,7 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 		return nil, fmt.Errorf("sources.%s: %w", t, err)
 	}
 	// each converter buffers rows per shard up to its share of half the
-	// budget, then sorts and spills them as a run (the other half is for
-	// writing shards)
+	// budget, then spills them (the other half is for writing shards)
 	runBytes := max(cfg.MemoryBudget/int64(4*rd.workers()), 64<<10)
 	fanIn := cfg.fanIn
 	if fanIn < 2 {

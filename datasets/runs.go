@@ -19,12 +19,14 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// A shard is written from sorted runs: blocks of rows already in (customer
-// id, time, source line) order. The converters sort and spill a run when a
-// shard's buffered rows reach their share of the memory budget, and keep the
-// last one in memory; an incremental extract adds the previous snapshot's
-// shard file as one more run. Writing a shard k-way merges its runs, so
-// memory holds one block per run, never the whole shard.
+// A shard is written from runs: blocks of rows in (customer id, time,
+// source line) order. Rows that arrive out of order are spilled into
+// key-range buckets (buckets.go) and come back as one run, sorted bucket by
+// bucket; rows that arrive in order (a sorted export) are spilled as sorted
+// runs as they are; an incremental extract adds the previous snapshot's
+// shard file as one more run. Writing a shard k-way merges its runs when
+// there is more than one, so memory holds one block per run, never the
+// whole shard.
 
 // runBlockRows is the number of rows per block of a run file (what the merge
 // holds in memory per run).
