@@ -115,37 +115,43 @@ func bucketPerm(b *block, p *tablePlan, sp *splitters, sc *runScratch) (perm, st
 	return perm, starts
 }
 
-// rowsInOrder reports whether b's rows already come in (customer, time,
-// line) order, as from a sorted export.
-func rowsInOrder(b *block, p *tablePlan) bool {
+// descents counts the rows of b that sort before the row above them in
+// (customer, time, line) order, stopping once the count passes limit.
+// None: the rows come in order (a sorted export); a few: a nearly sorted
+// one, best sorted as a run; many: rows in no particular customer order,
+// which go to buckets.
+func descents(b *block, p *tablePlan, limit int) int {
 	ids := &b.cols[p.custIdx]
-	var tc *colBuf
-	if p.timeIdx >= 0 && p.present[p.timeIdx] {
-		tc = &b.cols[p.timeIdx]
-	}
-	for r := 1; r < b.n; r++ {
+	hasT := p.timeIdx >= 0 && p.present[p.timeIdx]
+	d := 0
+	for r := 1; r < b.n && d <= limit; r++ {
 		c := bytes.Compare(ids.str(r-1), ids.str(r))
 		if c < 0 {
 			continue
 		}
 		if c > 0 {
-			return false
+			d++
+			continue
 		}
-		if tc != nil {
+		if hasT {
 			ta, tb := rowTime(b, p.timeIdx, r-1), rowTime(b, p.timeIdx, r)
 			if ta != tb {
 				if ta > tb {
-					return false
+					d++
 				}
 				continue
 			}
 		}
 		if b.line[r-1] > b.line[r] {
-			return false
+			d++
 		}
 	}
-	return true
+	return d
 }
+
+// mostlySorted is the most descents per row (1/64) for which rows are
+// spilled as a sorted run rather than into buckets.
+func mostlySorted(n int) int { return n / 64 }
 
 // bucketFile is one spill of a shard's rows grouped by bucket: bucket j is
 // the blocks in bytes off[j]..off[j+1] of the file.

@@ -782,12 +782,13 @@ type runScratch struct {
 }
 
 // spill writes b (rows of one shard): as a sorted run file when its rows
-// already come in (customer, time, line) order, else grouped into the
-// shard's buckets. The first bucketed spill picks every shard's splitters,
-// each from the rows of that shard in all (the converter's buffers, one per
-// shard).
+// come in (customer, time, line) order or nearly so (sorted first), else
+// grouped into the shard's buckets. The first bucketed spill picks every
+// shard's splitters, each from the rows of that shard in all (the
+// converter's buffers, one per shard).
 func (s *spiller) spill(shard int, b *block, all []*block, p *tablePlan, sc *runScratch) error {
-	if !rowsInOrder(b, p) {
+	d := descents(b, p, mostlySorted(b.n))
+	if d > mostlySorted(b.n) {
 		s.mu.Lock()
 		if s.split[shard] == nil {
 			for i, sb := range all {
@@ -812,8 +813,17 @@ func (s *spiller) spill(shard int, b *block, all []*block, p *tablePlan, sc *run
 		return fmt.Errorf("spill file: %w", err)
 	}
 	w := bufio.NewWriterSize(f, spillBuf)
-	for a := 0; a < b.n; a += runBlockRows {
-		b.writeRange(w, a, min(a+runBlockRows, b.n), p.kinds, p.present, &sc.enc)
+	src := b
+	if d > 0 {
+		perm, _ := sortRun(b, p, sc)
+		if sc.sorted == nil {
+			sc.sorted = newBlock(len(p.cols))
+		}
+		sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
+		src = sc.sorted
+	}
+	for a := 0; a < src.n; a += runBlockRows {
+		src.writeRange(w, a, min(a+runBlockRows, src.n), p.kinds, p.present, &sc.enc)
 	}
 	return finishSpill(w, f)
 }
@@ -845,7 +855,7 @@ func (s *spiller) keep(shard int, b *block, p *tablePlan) {
 	s.mu.Lock()
 	sp := s.split[shard]
 	s.mu.Unlock()
-	if sp != nil && !rowsInOrder(b, p) {
+	if sp != nil && descents(b, p, mostlySorted(b.n)) > mostlySorted(b.n) {
 		sc := &runScratch{}
 		perm, starts := bucketPerm(b, p, sp, sc)
 		sb := newBlock(len(p.cols))

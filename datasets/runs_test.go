@@ -64,8 +64,10 @@ func writeRunsTestData(t *testing.T, dir string) map[Table]Source {
 }
 
 // sortedCopy writes the rows of the CSV file src to dst in (customer_id,
-// time) order (stable), as a sorted export would have them.
-func sortedCopy(t *testing.T, src, dst string, custCol, timeCol int) {
+// time) order (stable), as a sorted export would have them; with swapEvery
+// > 0, every swapEvery-th row trades places with the next (a nearly sorted
+// export).
+func sortedCopy(t *testing.T, src, dst string, custCol, timeCol, swapEvery int) {
 	t.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {
@@ -85,6 +87,9 @@ func sortedCopy(t *testing.T, src, dst string, custCol, timeCol int) {
 		}
 		return strings.Compare(tx, ty)
 	})
+	for i := swapEvery; swapEvery > 0 && i+1 < len(rows); i += swapEvery {
+		rows[i], rows[i+1] = rows[i+1], rows[i]
+	}
 	if err := os.WriteFile(dst, []byte(lines[0]+"\n"+strings.Join(rows, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -94,18 +99,22 @@ func sortedCopy(t *testing.T, src, dst string, custCol, timeCol int) {
 // spilled, and the snapshot's files are byte for byte those of the default
 // (in-memory) extract: rows in random order go to key-range buckets (with
 // one shard the buckets outgrow their share and are sorted in chunks and
-// merged a few at a time); rows already in order (a sorted export) are
-// spilled as sorted runs and merged a few at a time.
+// merged a few at a time); rows already in order (a sorted export) or
+// nearly so are spilled as sorted runs and merged a few at a time.
 func TestTinyMemoryBudgetSameBytes(t *testing.T) {
 	dir := t.TempDir()
 	srcs := writeRunsTestData(t, dir)
-	sortedSrcs := map[Table]Source{}
+	sortedSrcs, nearlySrcs := map[Table]Source{}, map[Table]Source{}
 	for tb, src := range srcs {
+		time := map[Table]int{Orders: 2, Customers: 1, Events: 1}[tb]
+		cust := map[Table]int{Orders: 1, Customers: 0, Events: 0}[tb]
 		s := src
 		s.Path = strings.TrimSuffix(src.Path, ".csv") + "-sorted.csv"
-		time := map[Table]int{Orders: 2, Customers: 1, Events: 1}[tb]
-		sortedCopy(t, src.Path, s.Path, map[Table]int{Orders: 1, Customers: 0, Events: 0}[tb], time)
+		sortedCopy(t, src.Path, s.Path, cust, time, 0)
 		sortedSrcs[tb] = s
+		s.Path = strings.TrimSuffix(src.Path, ".csv") + "-nearly.csv"
+		sortedCopy(t, src.Path, s.Path, cust, time, 500)
+		nearlySrcs[tb] = s
 	}
 	cases := []struct {
 		name   string
@@ -116,6 +125,7 @@ func TestTinyMemoryBudgetSameBytes(t *testing.T) {
 		{"random/shards=1", 1, srcs, []string{"in key-range buckets", "sorted in", "chunks and merged", "sorted runs; merging them 4 at a time"}},
 		{"random/shards=3", 3, srcs, []string{"(30 in key-range buckets, 0 sorted runs)"}},
 		{"sorted/shards=3", 3, sortedSrcs, []string{"(0 in key-range buckets,", "sorted runs; merging them 4 at a time"}},
+		{"nearly-sorted/shards=3", 3, nearlySrcs, []string{"(0 in key-range buckets,", "sorted runs; merging them 4 at a time"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
