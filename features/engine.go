@@ -377,6 +377,9 @@ type tableCols struct {
 	runs []int32 // run starts per customer, plus n
 	// ids holds one id per run (ids.bytes(k) is run k's customer)
 	t []int64 // the table's time column
+	// lastMax is the latest time among the runs' last rows (nulls left
+	// out); math.MinInt64 when there is none. Not for customers.
+	lastMax int64
 }
 
 func (tc *tableCols) load(ctx context.Context, r *shardReader, t datasets.Table, pre *labelIDs) error {
@@ -393,6 +396,7 @@ func (tc *tableCols) load(ctx context.Context, r *shardReader, t datasets.Table,
 	if len(tc.t) != tc.n || int(tc.runs[len(tc.runs)-1]) != tc.n {
 		return fmt.Errorf("features: %s: columns have %d and %d rows, the file %d", r.path, len(tc.t), tc.runs[len(tc.runs)-1], tc.n)
 	}
+	tc.lastMax = math.MinInt64
 	if t == datasets.Customers {
 		return nil
 	}
@@ -403,6 +407,10 @@ func (tc *tableCols) load(ctx context.Context, r *shardReader, t datasets.Table,
 				return badConfigf("features: %s is not sorted by (customer_id, %s) for customer %q: re-run retain extract", r.path, datasets.Specs[t].TimeCol, tc.ids.bytes(k))
 			}
 			prev = x
+		}
+		// prev is the run's last time (runs are never empty)
+		if prev != noTime && prev > tc.lastMax {
+			tc.lastMax = prev
 		}
 	}
 	return nil
@@ -718,11 +726,8 @@ func buildShard(ctx context.Context, spec *buildSpec, s int, pool chan *worker, 
 			}
 		}
 	} else if w.ord != nil {
-		for _, r := range w.ord.runs[1:] {
-			if t := w.ord.t[r-1]; t != noTime && t > out.maxTime {
-				out.maxTime = t
-			}
-		}
+		// the last order of each customer, found while loading
+		out.maxTime = w.ord.lastMax
 	}
 	// Rows go through a small row-major block per cutoff (it stays in L1)
 	// and move into the frame's columns a block at a time: column by
