@@ -50,11 +50,25 @@ func BenchmarkExtractCSV(b *testing.B) {
 	benchExtract(b, "orders.csv", writeBenchCSV, Source{Format: "csv", TimeFormat: "2006-01-02 15:04:05"})
 }
 
+// BenchmarkExtractCSVSpill is BenchmarkExtractCSV for 1M rows with a 16 MB
+// memory budget, so nearly every row is spilled: the rows arrive in random
+// customer order and go to key-range buckets, sorted bucket by bucket when
+// the shards are written.
+func BenchmarkExtractCSVSpill(b *testing.B) {
+	benchExtractBudget(b, "orders.csv", writeBenchCSV, Source{Format: "csv", TimeFormat: "2006-01-02 15:04:05"}, []int{1_000_000}, 16<<20)
+}
+
 // benchExtract extracts n generated order lines, written by write to file in
 // a temporary folder and read through src (its path and columns set here),
 // for 100k and 1M rows, reporting rows/s and CPU seconds per extract.
 func benchExtract(b *testing.B, file string, write func(testing.TB, string, int), src Source) {
-	for _, n := range []int{100_000, 1_000_000} {
+	benchExtractBudget(b, file, write, src, []int{100_000, 1_000_000}, 0)
+}
+
+// benchExtractBudget is benchExtract for the given sizes and memory budget
+// (0: the default).
+func benchExtractBudget(b *testing.B, file string, write func(testing.TB, string, int), src Source, sizes []int, budget int64) {
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
 			src := src
@@ -65,7 +79,7 @@ func benchExtract(b *testing.B, file string, write func(testing.TB, string, int)
 			b.ResetTimer()
 			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
-				if _, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "data"), Force: true, Sources: map[Table]Source{Orders: src}}); err != nil {
+				if _, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "data"), Force: true, MemoryBudget: budget, Sources: map[Table]Source{Orders: src}}); err != nil {
 					b.Fatal(err)
 				}
 			}
