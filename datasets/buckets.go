@@ -172,6 +172,16 @@ func (m *bucketMem) piece(j int) (*block, int, int) {
 	return m.b, int(m.start[j]), int(m.start[j+1])
 }
 
+// writer returns the scratch space's spill-file writer, reset to w.
+func (sc *runScratch) writer(w io.Writer) *bufio.Writer {
+	if sc.w == nil {
+		sc.w = bufio.NewWriterSize(w, spillBuf)
+	} else {
+		sc.w.Reset(w)
+	}
+	return sc.w
+}
+
 // countWriter counts the bytes written through it.
 type countWriter struct {
 	w io.Writer
@@ -199,7 +209,7 @@ func writeBuckets(path string, b *block, perm, starts []int32, p *tablePlan, sc 
 	sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
 	src := sc.sorted
 	cw := &countWriter{w: f}
-	w := bufio.NewWriterSize(cw, spillBuf)
+	w := sc.writer(cw)
 	for j := 0; j < nb; j++ {
 		bf.off[j] = cw.n + int64(w.Buffered())
 		for a := int(starts[j]); a < int(starts[j+1]); a += runBlockRows {
@@ -229,6 +239,7 @@ type bucketRun struct {
 	sorted   *block
 	sc       runScratch
 	br       *bufio.Reader
+	sec      pieceReader
 	// an oversized bucket: its chunks' sorted runs, merged
 	inner    *merger
 	innerBlk *block
@@ -248,6 +259,28 @@ func newBucketRun(p *tablePlan, nb int, files []bucketFile, mem []bucketMem, lim
 		r.fh = append(r.fh, f)
 	}
 	return r, nil
+}
+
+// pieceReader reads bytes off..end-1 of f (io.SectionReader without an
+// allocation per piece).
+type pieceReader struct {
+	f        *os.File
+	off, end int64
+}
+
+func (p *pieceReader) Read(b []byte) (int, error) {
+	if p.off >= p.end {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > p.end-p.off {
+		b = b[:p.end-p.off]
+	}
+	n, err := p.f.ReadAt(b, p.off)
+	p.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
 }
 
 // bucketBytes estimates bucket j's size in spill-encoded bytes.
@@ -270,11 +303,11 @@ func (r *bucketRun) loadPiece(b *block, i, j int) error {
 	if bf.off[j+1] == bf.off[j] {
 		return nil
 	}
-	sec := io.NewSectionReader(r.fh[i], bf.off[j], bf.off[j+1]-bf.off[j])
+	r.sec = pieceReader{f: r.fh[i], off: bf.off[j], end: bf.off[j+1]}
 	if r.br == nil {
-		r.br = bufio.NewReaderSize(sec, spillBuf)
+		r.br = bufio.NewReaderSize(&r.sec, spillBuf)
 	} else {
-		r.br.Reset(sec)
+		r.br.Reset(&r.sec)
 	}
 	for {
 		err := b.readFrom(r.br, r.p.kinds, r.p.present, &r.sc.enc)
@@ -418,7 +451,7 @@ func writeSortedRun(path string, b *block, p *tablePlan, sc *runScratch) error {
 	if err != nil {
 		return fmt.Errorf("spill file: %w", err)
 	}
-	w := bufio.NewWriterSize(f, spillBuf)
+	w := sc.writer(f)
 	for a := 0; a < src.n; a += runBlockRows {
 		src.writeRange(w, a, min(a+runBlockRows, src.n), p.kinds, p.present, &sc.enc)
 	}

@@ -779,6 +779,7 @@ type runScratch struct {
 	bkt          []uint8
 	starts, next []int32
 	tl           []timeLine
+	w            *bufio.Writer // spill-file writer
 }
 
 // spill writes b (rows of one shard): as a sorted run file when its rows
@@ -812,7 +813,7 @@ func (s *spiller) spill(shard int, b *block, all []*block, p *tablePlan, sc *run
 	if err != nil {
 		return fmt.Errorf("spill file: %w", err)
 	}
-	w := bufio.NewWriterSize(f, spillBuf)
+	w := sc.writer(f)
 	src := b
 	if d > 0 {
 		perm, _ := sortRun(b, p, sc)
