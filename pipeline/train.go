@@ -128,6 +128,23 @@ func FrameDataset(f *features.Frame, rows []int) *churn.Dataset {
 	return ds.Subset(rows)
 }
 
+// stackedDataset is FrameDataset for rows of several training cutoffs (cuts,
+// the latest last): rows of the earlier cutoffs only train (churn.Dataset
+// Aux), so early stopping and calibration are measured on the latest
+// cutoff's rows, the closest to the customers the model will score.
+func stackedDataset(f *features.Frame, rows []int, cuts []time.Time) *churn.Dataset {
+	ds := FrameDataset(f, rows)
+	if len(cuts) < 2 {
+		return ds
+	}
+	latest := cuts[len(cuts)-1]
+	ds.Aux = make([]bool, len(rows))
+	for i, r := range rows {
+		ds.Aux[i] = !f.Cutoffs[r].Equal(latest)
+	}
+	return ds
+}
+
 // labelledRows returns the rows of cutoff c (zero c: any cutoff) with a
 // known label.
 func labelledRows(f *features.Frame, cutoffs ...time.Time) []int {
@@ -304,7 +321,7 @@ func Train(ctx context.Context, cfg *Config, opts TrainOptions) (*TrainSummary, 
 	}
 	clvm := fitCLVFeaturesLogged(ctx, f, rows, &opts)
 	f = withCLVFeatures(f, clvm)
-	ds := FrameDataset(f, rows)
+	ds := stackedDataset(f, rows, cuts)
 	opts.logf("train: fitting %s on %d customer-cutoffs × %d features (cutoffs %v)", mc.Kind, len(rows), len(f.Names), dates(cuts))
 	m, err := churn.Fit(ctx, ds, mc)
 	if err != nil {
@@ -429,7 +446,7 @@ func backtest(ctx context.Context, cfg *Config, mc churn.Config, evalAt time.Tim
 		return nil, &ConfigError{File: cfg.Path(), Msg: fmt.Sprintf("backtest: no labelled customers at the training cutoffs %v (data too short before %s)", dates(cuts), evalAt.Format(time.DateOnly))}
 	}
 	f = withCLVFeatures(f, fitCLVFeaturesLogged(ctx, f, trRows, o))
-	train, test := FrameDataset(f, trRows), FrameDataset(f, teRows)
+	train, test := stackedDataset(f, trRows, cuts), FrameDataset(f, teRows)
 	o.logf("backtest: fitting %s on %d customer-cutoffs (%v), scoring %d customers at %s", mc.Kind, len(trRows), dates(cuts), len(teRows), evalAt.Format(time.DateOnly))
 	m, err := churn.Fit(ctx, train, mc)
 	if err != nil {

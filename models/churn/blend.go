@@ -151,6 +151,9 @@ func fitBlend(ctx context.Context, ds *Dataset, cfg Config, k int, rng *rand.Ran
 		}
 	}
 	stack := &Dataset{X: in, Names: kinds, Categorical: make([]bool, len(in)), Y: ds.Y, W: ds.W}
+	if rows := ds.mainRows(); rows != nil {
+		stack = stack.Subset(rows) // weighed on the rows like those scored
+	}
 	lr, err := FitLogReg(ctx, stack, LogRegConfig{C: 1e4, Knots: -1, NoLogSkewed: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("blend stacking: %w", err)

@@ -67,6 +67,12 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 			out.W[k] = d.W[i]
 		}
 	}
+	if d.Aux != nil {
+		out.Aux = make([]bool, len(idx))
+		for k, i := range idx {
+			out.Aux[k] = d.Aux[i]
+		}
+	}
 	return out
 }
 
@@ -88,6 +94,8 @@ type CVOptions struct {
 	Folds int
 	// Extra rows join every training fold, never a test fold: e.g. the same
 	// customers at earlier cutoffs whose horizon ended by the evaluated one.
+	// They train only (Dataset.Aux): early stopping and calibration use the
+	// fold's rows of the evaluated dataset.
 	// ExtraGroup[i] is the row of the evaluated dataset whose test fold
 	// must not see extra row i in training (the same customer), or −1.
 	Extra      *Dataset
@@ -118,7 +126,12 @@ func CrossValidate(ctx context.Context, ds *Dataset, cfg Config, opts CVOptions)
 					ex = append(ex, i)
 				}
 			}
-			train = Concat(train, opts.Extra.Subset(ex))
+			extra := opts.Extra.Subset(ex)
+			extra.Aux = make([]bool, extra.Rows())
+			for i := range extra.Aux {
+				extra.Aux[i] = true
+			}
+			train = Concat(train, extra)
 		}
 		m, err := Fit(ctx, train, cfg)
 		if err != nil {
@@ -151,7 +164,17 @@ func Concat(a, b *Dataset) *Dataset {
 	if a.W != nil || b.W != nil {
 		out.W = append(weightsOr1(a), weightsOr1(b)...)
 	}
+	if a.Aux != nil || b.Aux != nil {
+		out.Aux = append(auxOrNone(a), auxOrNone(b)...)
+	}
 	return out
+}
+
+func auxOrNone(d *Dataset) []bool {
+	if d.Aux != nil {
+		return slices.Clone(d.Aux)
+	}
+	return make([]bool, d.Rows())
 }
 
 func weightsOr1(d *Dataset) []float64 {

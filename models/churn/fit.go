@@ -46,13 +46,15 @@ func Fit(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 		if cfg.Calibration != "isotonic" {
 			return b, nil // the stacking regression is already a Platt-style calibration
 		}
-		return &Calibrated{Base: b, Cal: FitIsotonic(stacked, ds.Y)}, nil
+		main := ds.mainRows()
+		return &Calibrated{Base: b, Cal: FitIsotonic(pick(stacked, main), pick(ds.Y, main))}, nil
 	}
 	if cfg.CalibrationFolds == 1 || n > holdoutAbove {
 		folds := StratifiedFolds(ds.Y, 5, rng)
+		auxOnly := ds.mainRows() != nil // auxiliary rows never calibrate
 		var tr, ho []int
 		for i, f := range folds {
-			if f == 0 {
+			if f == 0 && !(auxOnly && ds.Aux[i]) {
 				ho = append(ho, i)
 			} else {
 				tr = append(tr, i)
@@ -78,7 +80,8 @@ func Fit(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 	if cfg.Calibration == "none" {
 		return fitBase(ctx, ds, cfg)
 	}
-	cal, err := FitCalibration(cfg.Calibration, oof, ds.Y)
+	main := ds.mainRows()
+	cal, err := FitCalibration(cfg.Calibration, pick(oof, main), pick(ds.Y, main))
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +90,18 @@ func Fit(ctx context.Context, ds *Dataset, cfg Config) (Model, error) {
 		return nil, err
 	}
 	return &Calibrated{Base: m, Cal: cal}, nil
+}
+
+// pick returns v's values at rows (v itself when rows is nil).
+func pick(v []float64, rows []int) []float64 {
+	if rows == nil {
+		return v
+	}
+	out := make([]float64, len(rows))
+	for k, i := range rows {
+		out[k] = v[i]
+	}
+	return out
 }
 
 // bendPenalties are the candidates of chooseBendPenalty.

@@ -289,7 +289,11 @@ func fitGBDT(ctx context.Context, ds *Dataset, cfg GBDTConfig) (*GBDT, error) {
 		valid = iota32(v.Rows())
 	default:
 		perm := rng.Perm(n)
-		nv := int(math.Round(cfg.ValidationFraction * float64(n)))
+		if ds.mainRows() != nil {
+			// held-out rows come from the rows that are not auxiliary
+			perm = slices.DeleteFunc(perm, func(i int) bool { return ds.Aux[i] })
+		}
+		nv := int(math.Round(cfg.ValidationFraction * float64(len(perm))))
 		if nv < 1 || n-nv < 2 {
 			train = iota32(n)
 			break
