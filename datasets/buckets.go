@@ -418,7 +418,7 @@ func (r *bucketRun) chunked(j int) error {
 	if err := flush(); err != nil {
 		return fail(err)
 	}
-	runs, err := limitFanIn(runs, r.fanIn, r.p, r.dir, r.shard, r.progress)
+	runs, err := limitFanIn(runs, r.fanIn, r.p, r.dir, r.shard, fmt.Sprintf("-b%03d", j), r.progress)
 	if err != nil {
 		return err
 	}

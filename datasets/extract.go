@@ -438,7 +438,7 @@ func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, sp *spil
 			if err != nil {
 				return err
 			}
-			if runs, err = limitFanIn(runs, sp.fanIn, p, sp.dir, s, cfg.progress); err != nil {
+			if runs, err = limitFanIn(runs, sp.fanIn, p, sp.dir, s, "", cfg.progress); err != nil {
 				return err
 			}
 			res, err := writeShard(ShardPath(tmp, p.table, s), runs, p, rollUp)

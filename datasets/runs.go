@@ -562,14 +562,15 @@ func (m *merger) close() {
 const maxFanIn = 64
 
 // limitFanIn merges runs fanIn at a time into run files under dir until
-// at most fanIn remain.
-func limitFanIn(runs []runSource, fanIn int, p *tablePlan, dir string, shard int, progress func(string, ...any)) ([]runSource, error) {
+// at most fanIn remain. tag keeps the files' names apart from those of
+// other merges of the same shard that are open at the same time.
+func limitFanIn(runs []runSource, fanIn int, p *tablePlan, dir string, shard int, tag string, progress func(string, ...any)) ([]runSource, error) {
 	if len(runs) > fanIn {
 		progress("extract %s: shard %d has %d sorted runs; merging them %d at a time", p.table, shard, len(runs), fanIn)
 	}
 	for n := 0; len(runs) > fanIn; n++ {
 		group := runs[:fanIn]
-		path := filepath.Join(dir, fmt.Sprintf("s%05d-m%06d.run", shard, n))
+		path := filepath.Join(dir, fmt.Sprintf("s%05d%s-m%06d.run", shard, tag, n))
 		if err := mergeToFile(group, p, path); err != nil {
 			for _, r := range runs[fanIn:] {
 				r.close()

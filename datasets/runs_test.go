@@ -314,3 +314,58 @@ func TestIncrementalSpillSameBytes(t *testing.T) {
 		checkSorted(t, ShardPath(sums["tiny"].Snapshot, Orders, s), s, 2, Specs[Orders].TimeCol)
 	}
 }
+
+// TestChunkedBucketsBesideSortedRuns: a shard with more sorted runs than the
+// fan-in (merged into intermediate files first) and buckets too big to sort
+// at once (their chunks merged into intermediate files too, while the
+// others are open) still comes out byte for byte as the in-memory extract.
+func TestChunkedBucketsBesideSortedRuns(t *testing.T) {
+	dir := t.TempDir()
+	x := uint64(99)
+	rnd := func(n uint64) uint64 { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x % n }
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var e strings.Builder
+	e.WriteString("customer_id,occurred_at,event_type\n")
+	for i := 0; i < 400_000; i++ { // random order: key-range buckets
+		fmt.Fprintf(&e, "u%05d,%s,e%d\n", rnd(50_000), t0.Add(time.Duration(rnd(100_000))*time.Minute).Format(time.DateTime), rnd(5))
+	}
+	for i := 0; i < 30_000; i++ { // then in order: sorted runs
+		fmt.Fprintf(&e, "w%05d,%s,e%d\n", i/3, t0.Add(time.Duration(i)*time.Minute).Format(time.DateTime), i%5)
+	}
+	path := filepath.Join(dir, "events.csv")
+	if err := os.WriteFile(path, []byte(e.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srcs := map[Table]Source{Events: {Format: "csv", Path: path,
+		Columns: map[string]string{"customer_id": "customer_id", "occurred_at": "occurred_at", "event_type": "event_type"}}}
+	big, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "big"), Shards: 1, Sources: srcs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	tiny, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "tiny"), Shards: 1, Sources: srcs,
+		MemoryBudget: 1, fanIn: 4, Progress: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(lines, "\n")
+	for _, w := range []string{"chunks and merged", "sorted runs; merging them 4 at a time"} {
+		if !strings.Contains(all, w) {
+			t.Fatalf("progress has no %q:\n%s", w, all)
+		}
+	}
+	if strings.Count(all, "merging them 4 at a time") < 2 {
+		t.Fatalf("want merges of both the sorted runs and a bucket's chunks:\n%s", all)
+	}
+	a, err := os.ReadFile(ShardPath(big.Snapshot, Events, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(ShardPath(tiny.Snapshot, Events, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Fatalf("%d bytes in memory, %d bytes from spills: files differ", len(a), len(b))
+	}
+}
