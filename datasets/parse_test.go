@@ -228,3 +228,67 @@ func FuzzParseDecimalFast(f *testing.F) {
 		}
 	})
 }
+
+// isoCases are values for the fixed-offset time parser: valid ones, bad
+// digits, separators, lengths and calendar dates.
+var isoCases = []string{
+	"2011-09-09 08:26:00", "2024-02-29 23:59:59", "2023-02-29 00:00:00", "2011-13-01 00:00:00",
+	"2011-00-10 00:00:00", "2011-04-31 10:00:00", "2011-09-09 24:00:00", "2011-09-09 12:60:00",
+	"2011-09-09 12:00:60", "2011-09-09T08:26:00", "2011/09/09 08:26:00", "2011-09-09 08-26-00",
+	"2011-09-9 08:26:00", "2011-09-09 8:26:00", "2011-09-09 08:26:0", "2011-09-09 08:26:000",
+	"2O11-09-09 08:26:00", "2011-09-09 08:2a:00", "2011-09-09", "2011-9-09", "0000-01-01 00:00:00",
+	"9999-12-31 23:59:59", "2011-09-09 08:26", "", "-011-09-09 08:26:00", "2011-09-09 08:26:00Z",
+}
+
+// TestISOTimeParser: layouts of the shape 2006-01-02[ 15:04:05] parse at
+// fixed offsets exactly as their tokens do, for every case, in UTC and in
+// a zone.
+func TestISOTimeParser(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone data")
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006/01/02 15:04:05", "2006-01-02", "2006.01.02"} {
+		for _, loc := range []*time.Location{time.UTC, ny} {
+			tf := newTimeFormat(layout, loc)
+			if tf.iso == 0 {
+				t.Fatalf("%s: not recognised as fixed width", layout)
+			}
+			ref := *tf
+			ref.iso = 0 // the token parser
+			for _, v := range isoCases {
+				g, gok := tf.parse([]byte(v))
+				w, wok := ref.parse([]byte(v))
+				if g != w || gok != wok {
+					t.Errorf("%s %s %q: %d %v, tokens give %d %v", layout, loc, v, g, gok, w, wok)
+				}
+				// and as the standard library does
+				st, err := time.ParseInLocation(layout, v, loc)
+				if (err == nil) != gok || err == nil && st.UnixMicro() != g {
+					t.Errorf("%s %s %q: %d %v, time.ParseInLocation gives %v %v", layout, loc, v, g, gok, st, err)
+				}
+			}
+		}
+	}
+	if tf := newTimeFormat("02.01.2006 15:04", time.UTC); tf.iso != 0 {
+		t.Errorf("day-first layout taken as ISO")
+	}
+}
+
+// FuzzISOTimeParser compares the fixed-offset parser with the tokens on
+// arbitrary input.
+func FuzzISOTimeParser(f *testing.F) {
+	for _, v := range isoCases {
+		f.Add(v)
+	}
+	tf := newTimeFormat("2006-01-02 15:04:05", time.UTC)
+	ref := *tf
+	ref.iso = 0
+	f.Fuzz(func(t *testing.T, v string) {
+		g, gok := tf.parse([]byte(v))
+		w, wok := ref.parse([]byte(v))
+		if g != w || gok != wok {
+			t.Errorf("%q: %d %v, tokens give %d %v", v, g, gok, w, wok)
+		}
+	})
+}

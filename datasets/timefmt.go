@@ -16,6 +16,11 @@ type timeFormat struct {
 	fast   []fastTok // non-nil when the layout is all-numeric and fixed width
 	loc    *time.Location
 	utc    bool
+	// iso is 19 for a layout of the shape 2006-01-02 15:04:05 and 10 for
+	// 2006-01-02 (any one-byte separators, sep), parsed at fixed offsets
+	// without going through the tokens; 0 otherwise.
+	iso int
+	sep [5]byte
 }
 
 const (
@@ -73,7 +78,102 @@ func newTimeFormat(layout string, loc *time.Location) *timeFormat {
 		return tf
 	}
 	tf.fast = compileFast(layout)
+	tf.iso, tf.sep = isoShape(tf.fast)
 	return tf
+}
+
+// isoShape recognises the tokens Y s m s d [s H s M s S] (s: one literal
+// byte each) and returns the layout's width (10 or 19) and separators.
+func isoShape(toks []fastTok) (int, [5]byte) {
+	var sep [5]byte
+	fields := []byte{'Y', 'm', 'd', 'H', 'M', 'S'}
+	var n int
+	switch len(toks) {
+	case 5:
+		n = 10
+	case 11:
+		n = 19
+	default:
+		return 0, sep
+	}
+	for i, t := range toks {
+		if i%2 == 0 {
+			if t.field != fields[i/2] {
+				return 0, sep
+			}
+		} else {
+			if t.field != 0 {
+				return 0, sep
+			}
+			sep[i/2] = t.lit
+		}
+	}
+	return n, sep
+}
+
+// parseTokens reads the fields through the layout's tokens (fields the
+// layout lacks: 1970-01-01 00:00:00).
+func (tf *timeFormat) parseTokens(b []byte) (y, mo, d, h, mi, s int, ok bool) {
+	y, mo, d = 1970, 1, 1
+	p := 0
+	for _, t := range tf.fast {
+		switch t.field {
+		case 0:
+			if p >= len(b) || b[p] != t.lit {
+				return y, mo, d, h, mi, s, false
+			}
+			p++
+			continue
+		case 'Y':
+			y, ok = digits(b[p:], 4)
+			p += 4
+		case 'm':
+			mo, ok = digits(b[p:], 2)
+			p += 2
+		case 'd':
+			d, ok = digits(b[p:], 2)
+			p += 2
+		case 'H':
+			h, ok = digits(b[p:], 2)
+			p += 2
+		case 'M':
+			mi, ok = digits(b[p:], 2)
+			p += 2
+		case 'S':
+			s, ok = digits(b[p:], 2)
+			p += 2
+		}
+		if !ok {
+			return y, mo, d, h, mi, s, false
+		}
+	}
+	return y, mo, d, h, mi, s, p == len(b)
+}
+
+// parseISO reads the fields of a value of width tf.iso (checked by the
+// caller) at their fixed offsets.
+func (tf *timeFormat) parseISO(b []byte) (y, mo, d, h, mi, s int, ok bool) {
+	if b[4] != tf.sep[0] || b[7] != tf.sep[1] {
+		return
+	}
+	c0, c1, c2, c3 := b[0]-'0', b[1]-'0', b[2]-'0', b[3]-'0'
+	c5, c6, c8, c9 := b[5]-'0', b[6]-'0', b[8]-'0', b[9]-'0'
+	if c0 > 9 || c1 > 9 || c2 > 9 || c3 > 9 || c5 > 9 || c6 > 9 || c8 > 9 || c9 > 9 {
+		return
+	}
+	y = int(c0)*1000 + int(c1)*100 + int(c2)*10 + int(c3)
+	mo, d = int(c5)*10+int(c6), int(c8)*10+int(c9)
+	if tf.iso == 10 {
+		return y, mo, d, 0, 0, 0, true
+	}
+	if b[10] != tf.sep[2] || b[13] != tf.sep[3] || b[16] != tf.sep[4] {
+		return
+	}
+	e0, e1, e3, e4, e6, e7 := b[11]-'0', b[12]-'0', b[14]-'0', b[15]-'0', b[17]-'0', b[18]-'0'
+	if e0 > 9 || e1 > 9 || e3 > 9 || e4 > 9 || e6 > 9 || e7 > 9 {
+		return
+	}
+	return y, mo, d, int(e0)*10 + int(e1), int(e3)*10 + int(e4), int(e6)*10 + int(e7), true
 }
 
 // compileFast turns a layout made only of 2006 01 02 15 04 05 and literal
@@ -102,7 +202,9 @@ func compileFast(layout string) []fastTok {
 			i += 2
 		default:
 			c := layout[i]
-			if c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' {
+			// letters may start layout elements (Jan, Mon, PM, MST, Z07);
+			// a T between the date and the time is a literal
+			if c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' && c != 'T' || c >= 'a' && c <= 'z' {
 				return nil
 			}
 			toks = append(toks, fastTok{lit: c})
@@ -178,47 +280,22 @@ func (tf *timeFormat) parse(b []byte) (int64, bool) {
 		return int64(f * 1e3), true
 	}
 	if tf.fast != nil {
-		y, mo, d, h, mi, s := 1970, 1, 1, 0, 0, 0
-		p := 0
-		for _, t := range tf.fast {
-			var ok bool
-			switch t.field {
-			case 0:
-				if p >= len(b) || b[p] != t.lit {
-					return 0, false
-				}
-				p++
-				continue
-			case 'Y':
-				y, ok = digits(b[p:], 4)
-				p += 4
-			case 'm':
-				mo, ok = digits(b[p:], 2)
-				p += 2
-			case 'd':
-				d, ok = digits(b[p:], 2)
-				p += 2
-			case 'H':
-				h, ok = digits(b[p:], 2)
-				p += 2
-			case 'M':
-				mi, ok = digits(b[p:], 2)
-				p += 2
-			case 'S':
-				s, ok = digits(b[p:], 2)
-				p += 2
+		// the fixed-width fast path; a value it refuses goes on to the
+		// standard parser, which has the last word (it also takes, e.g.,
+		// a one-digit hour for 15)
+		var y, mo, d, h, mi, s int
+		var ok bool
+		if tf.iso != 0 && len(b) == tf.iso {
+			y, mo, d, h, mi, s, ok = tf.parseISO(b)
+		} else if tf.iso == 0 {
+			y, mo, d, h, mi, s, ok = tf.parseTokens(b)
+		}
+		if ok && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h <= 23 && mi <= 59 && s <= 59 {
+			if !tf.utc {
+				return time.Date(y, time.Month(mo), d, h, mi, s, 0, tf.loc).UnixMicro(), true
 			}
-			if !ok {
-				return 0, false
-			}
+			return (daysFromCivil(y, mo, d)*86400 + int64(h*3600+mi*60+s)) * 1e6, true
 		}
-		if p != len(b) || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || s > 59 {
-			return 0, false
-		}
-		if !tf.utc {
-			return time.Date(y, time.Month(mo), d, h, mi, s, 0, tf.loc).UnixMicro(), true
-		}
-		return (daysFromCivil(y, mo, d)*86400 + int64(h*3600+mi*60+s)) * 1e6, true
 	}
 	t, err := time.ParseInLocation(tf.layout, string(b), tf.loc)
 	if err != nil {
