@@ -67,19 +67,30 @@ func pickSplitters(b *block, p *tablePlan, nb int) *splitters {
 // buckets is the number of buckets the splitters make.
 func (s *splitters) buckets() int { return len(s.ids) + 1 }
 
-// bucket returns id's bucket.
+// bucket returns id's bucket: a branch-free binary search for the
+// splitters whose 8-byte prefix is below id's, then whole-id comparisons
+// with those that share its prefix.
 func (s *splitters) bucket(id []byte) int {
 	pre := idPrefix(id)
-	lo, hi := 0, len(s.pre)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if q := s.pre[m]; q < pre || q == pre && bytes.Compare(s.ids[m], id) <= 0 {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	n := len(s.pre)
+	if n == 0 {
+		return 0
 	}
-	return lo
+	base := 0
+	for n > 1 {
+		half := n / 2
+		if s.pre[base+half-1] < pre {
+			base += half
+		}
+		n -= half
+	}
+	if s.pre[base] < pre {
+		base++
+	}
+	for base < len(s.pre) && s.pre[base] == pre && bytes.Compare(s.ids[base], id) <= 0 {
+		base++
+	}
+	return base
 }
 
 // bucketPerm returns b's rows grouped by bucket, in row order within a
