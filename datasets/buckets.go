@@ -258,9 +258,17 @@ type bucketRun struct {
 	big      int // buckets sorted in chunks
 }
 
-func newBucketRun(p *tablePlan, nb int, files []bucketFile, mem []bucketMem, limit int64, fanIn int, progress func(string, ...any), dir string, shard int) (*bucketRun, error) {
+// maxOpenSpills is the most spill files a shard's bucket run keeps open;
+// with more (a very big input) each file is opened for each piece read,
+// so two shards written at once stay well under the open-file limit.
+const maxOpenSpills = 128
+
+func newBucketRun(p *tablePlan, nb int, files []bucketFile, mem []bucketMem, limit int64, fanIn, maxOpen int, progress func(string, ...any), dir string, shard int) (*bucketRun, error) {
 	r := &bucketRun{p: p, nb: nb, files: files, mem: mem, limit: limit, fanIn: fanIn, progress: progress, dir: dir, shard: shard,
 		raw: newBlock(len(p.cols)), sorted: newBlock(len(p.cols))}
+	if len(files) > maxOpen {
+		return r, nil // opened piece by piece (loadPiece)
+	}
 	for _, bf := range files {
 		f, err := os.Open(bf.path)
 		if err != nil {
@@ -314,7 +322,17 @@ func (r *bucketRun) loadPiece(b *block, i, j int) error {
 	if bf.off[j+1] == bf.off[j] {
 		return nil
 	}
-	r.sec = pieceReader{f: r.fh[i], off: bf.off[j], end: bf.off[j+1]}
+	var f *os.File
+	if r.fh != nil {
+		f = r.fh[i]
+	} else {
+		var err error
+		if f, err = os.Open(bf.path); err != nil {
+			return fmt.Errorf("spill file: %w", err)
+		}
+		defer f.Close()
+	}
+	r.sec = pieceReader{f: f, off: bf.off[j], end: bf.off[j+1]}
 	if r.br == nil {
 		r.br = bufio.NewReaderSize(&r.sec, spillBuf)
 	} else {
@@ -479,11 +497,13 @@ func (r *bucketRun) close() {
 		r.inner.close()
 		r.inner = nil
 	}
-	for i, f := range r.fh {
+	for _, f := range r.fh {
 		f.Close()
-		os.Remove(r.files[i].path)
 	}
-	r.fh = nil
+	for _, bf := range r.files {
+		os.Remove(bf.path)
+	}
+	r.fh, r.files = nil, nil
 	r.mem = nil
 	r.raw, r.sorted = nil, nil
 }

@@ -758,6 +758,7 @@ type spiller struct {
 	rows        []int64        // per shard
 	seq         int
 	fanIn       int // runs merged at once
+	maxOpen     int // spill files a bucket run keeps open
 	progress    func(string, ...any)
 }
 
@@ -919,7 +920,7 @@ func (s *spiller) runs(ctx context.Context, shard int, p *tablePlan, prev string
 	s.bfiles[shard], s.bmem[shard] = nil, nil
 	s.mu.Unlock()
 	if len(bfiles) > 0 || len(bmem) > 0 {
-		br, err := newBucketRun(p, sp.buckets(), bfiles, bmem, s.bucketLimit, s.fanIn, s.progress, s.dir, shard)
+		br, err := newBucketRun(p, sp.buckets(), bfiles, bmem, s.bucketLimit, s.fanIn, s.maxOpen, s.progress, s.dir, shard)
 		if err != nil {
 			return fail(err)
 		}

@@ -36,6 +36,9 @@ type ExtractConfig struct {
 	MemoryBudget int64
 	// fanIn is the most runs merged at once (tests; default maxFanIn).
 	fanIn int
+	// maxOpen is the most spill files a shard keeps open (tests; default
+	// maxOpenSpills).
+	maxOpen int
 }
 
 // ExtractSummary is what extract did: per table row accounting and where
@@ -314,6 +317,10 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 	sp, err := newSpiller(filepath.Join(tmp, "spill", string(t)), cfg.Shards, runBytes, max(cfg.MemoryBudget/16, 64<<10), fanIn, cfg.progress)
 	if err != nil {
 		return nil, err
+	}
+	sp.maxOpen = maxOpenSpills
+	if cfg.maxOpen > 0 {
+		sp.maxOpen = cfg.maxOpen
 	}
 	convs := make([]*converter, rd.workers())
 	for w := range convs {

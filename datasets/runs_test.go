@@ -124,6 +124,7 @@ func TestTinyMemoryBudgetSameBytes(t *testing.T) {
 	}{
 		{"random/shards=1", 1, srcs, []string{"in key-range buckets", "sorted in", "chunks and merged", "sorted runs; merging them 4 at a time"}},
 		{"random/shards=3", 3, srcs, []string{"(30 in key-range buckets, 0 sorted runs)"}},
+		{"random/shards=3/files-opened-per-piece", 3, srcs, []string{"(30 in key-range buckets, 0 sorted runs)"}},
 		{"sorted/shards=3", 3, sortedSrcs, []string{"(0 in key-range buckets,", "sorted runs; merging them 4 at a time"}},
 		{"nearly-sorted/shards=3", 3, nearlySrcs, []string{"(0 in key-range buckets,", "sorted runs; merging them 4 at a time"}},
 	}
@@ -142,8 +143,12 @@ func TestTinyMemoryBudgetSameBytes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			maxOpen := 0
+			if strings.HasSuffix(tc.name, "files-opened-per-piece") {
+				maxOpen = 1
+			}
 			tiny, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "tiny-"+sub), Shards: shards, Sources: tc.srcs,
-				MemoryBudget: 1, fanIn: 4, Progress: progress})
+				MemoryBudget: 1, fanIn: 4, maxOpen: maxOpen, Progress: progress})
 			if err != nil {
 				t.Fatal(err)
 			}
