@@ -3,6 +3,7 @@ package datasets
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -113,7 +114,8 @@ func openCSV(path, display string, src *Source, q *quarantine) (*csvReader, erro
 }
 
 func (c *csvReader) readErr(err error, line int64) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
+	var corrupt flate.CorruptInputError
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &corrupt) {
 		return &InputError{File: c.display, Line: line, Msg: "truncated or corrupt gzip stream", Err: err}
 	}
 	return fmt.Errorf("reading %s: %w", c.display, err)

@@ -94,6 +94,7 @@ func TestMalformedInputs(t *testing.T) {
 			wantErr: []string{"o.csv", "20 of 220 rows", "line 202", `"ordered_at"`, "2024-13-45 99:00:00"}},
 		{name: "bad dates under the share", file: "o.csv", content: []byte(hdr + goodRows(200) + "o999,c2,2024-13-45 99:00:00,1.0\n"), wantRows: 200, wantQ: 1},
 		{name: "truncated gzip", file: "o.csv.gz", content: truncated, wantErr: []string{"o.csv.gz", "truncated or corrupt gzip"}},
+		{name: "corrupt gzip data", file: "o.csv.gz", content: []byte("\x1f\x8b\bA0000002A00"), wantErr: []string{"o.csv.gz", "truncated or corrupt gzip"}},
 		{name: "not gzip", file: "o.csv.gz", content: []byte(hdr), wantErr: []string{"o.csv.gz", "not gzip"}},
 		{name: "empty file", file: "o.csv", content: nil, wantErr: []string{"o.csv", "file is empty"}},
 		{name: "blank file", file: "o.csv", content: []byte("\n\n"), wantErr: []string{"o.csv", "file is empty"}},
