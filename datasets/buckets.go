@@ -11,8 +11,10 @@ import (
 	"slices"
 )
 
-// Rows that do not arrive in (customer, time) order are not sorted when
-// they are spilled: they are distributed into key-range buckets. At the
+// Rows that arrive in no particular customer order (more than one row in 64
+// out of (customer, time, line) order; sorted and nearly sorted rows are
+// spilled as sorted runs) are not sorted when they are spilled: they are
+// distributed into key-range buckets. At the
 // first such spill of a shard, splitters are picked from a sample of the
 // buffered customer ids; a bucket holds the ids between two neighbouring
 // splitters, so a customer's rows always share a bucket and the buckets,
