@@ -195,6 +195,15 @@ func (sc *runScratch) writer(w io.Writer) *bufio.Writer {
 	return sc.w
 }
 
+// gather returns the scratch space's block set to b's rows in perm order.
+func (sc *runScratch) gather(b *block, perm []int32, p *tablePlan) *block {
+	if sc.sorted == nil {
+		sc.sorted = newBlock(len(p.cols))
+	}
+	sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
+	return sc.sorted
+}
+
 // countWriter counts the bytes written through it.
 type countWriter struct {
 	w io.Writer
@@ -216,11 +225,7 @@ func writeBuckets(path string, b *block, perm, starts []int32, p *tablePlan, sc 
 	if err != nil {
 		return bf, fmt.Errorf("spill file: %w", err)
 	}
-	if sc.sorted == nil {
-		sc.sorted = newBlock(len(p.cols))
-	}
-	sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
-	src := sc.sorted
+	src := sc.gather(b, perm, p)
 	cw := &countWriter{w: f}
 	w := sc.writer(cw)
 	for j := 0; j < nb; j++ {
@@ -420,7 +425,7 @@ func (r *bucketRun) chunked(j int) error {
 		}
 		r.chunks++
 		path := filepath.Join(r.dir, fmt.Sprintf("s%05d-b%03d-c%06d.run", r.shard, j, r.chunks))
-		if err := writeSortedRun(path, r.raw, r.p, &r.sc); err != nil {
+		if err := writeSortedRun(path, r.raw, false, r.p, &r.sc); err != nil {
 			return err
 		}
 		fr, err := openFileRun(path, r.p)
@@ -467,16 +472,15 @@ func (r *bucketRun) chunked(j int) error {
 	return nil
 }
 
-// writeSortedRun sorts b's rows and writes them as a run file.
-func writeSortedRun(path string, b *block, p *tablePlan, sc *runScratch) error {
-	perm, inOrder := sortRun(b, p, sc)
+// writeSortedRun writes b's rows as a run file, sorted first unless
+// inOrder says they already are.
+func writeSortedRun(path string, b *block, inOrder bool, p *tablePlan, sc *runScratch) error {
 	src := b
 	if !inOrder {
-		if sc.sorted == nil {
-			sc.sorted = newBlock(len(p.cols))
+		perm, sorted := sortRun(b, p, sc)
+		if !sorted {
+			src = sc.gather(b, perm, p)
 		}
-		sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
-		src = sc.sorted
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -810,24 +810,7 @@ func (s *spiller) spill(shard int, b *block, all []*block, p *tablePlan, sc *run
 	s.files[shard] = append(s.files[shard], path)
 	s.rows[shard] += int64(b.n)
 	s.mu.Unlock()
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("spill file: %w", err)
-	}
-	w := sc.writer(f)
-	src := b
-	if d > 0 {
-		perm, _ := sortRun(b, p, sc)
-		if sc.sorted == nil {
-			sc.sorted = newBlock(len(p.cols))
-		}
-		sc.pos = scatterSorted(b, perm, p, sc.sorted, sc.pos)
-		src = sc.sorted
-	}
-	for a := 0; a < src.n; a += runBlockRows {
-		src.writeRange(w, a, min(a+runBlockRows, src.n), p.kinds, p.present, &sc.enc)
-	}
-	return finishSpill(w, f)
+	return writeSortedRun(path, b, d == 0, p, sc)
 }
 
 // writeBucketFile writes a new bucketed spill file of shard's rows: b's
