@@ -266,6 +266,27 @@ func TestReasonsSkipTheSameFact(t *testing.T) {
 	if rs := NewExplainer(fixedModel{names: wn, contrib: []float64{6, 5, 4, 3, 2, 1}}, winfo).Reasons(WX, 0, 2); len(rs) != 2 || rs[1].Feature != "events_login_30d" {
 		t.Errorf("non-zero 30-day count: %+v", rs)
 	}
+	// 0 failed payments after "subscription ended …": skipped; a non-zero
+	// count, or 0 without the ended-subscription reason, stays
+	fn := []string{"days_since_sub_end", "sub_failed_payments", "nps_last"}
+	finfo := []FeatureInfo{{Name: fn[0], Kind: "numeric"}, {Name: fn[1], Kind: "numeric"}, {Name: fn[2], Kind: "numeric"}}
+	for _, fc := range []struct {
+		failed  float64
+		contrib []float64
+		want    []string
+	}{
+		{0, []float64{3, 2, 1}, []string{"days_since_sub_end", "nps_last"}},
+		{2, []float64{3, 2, 1}, []string{"days_since_sub_end", "sub_failed_payments"}},
+		{0, []float64{-1, 2, 1}, []string{"sub_failed_payments", "nps_last"}},
+	} {
+		var got []string
+		for _, r := range NewExplainer(fixedModel{names: fn, contrib: fc.contrib}, finfo).Reasons([][]float64{{43}, {fc.failed}, {2}}, 0, 2) {
+			got = append(got, r.Feature)
+		}
+		if !slices.Equal(got, fc.want) {
+			t.Errorf("failed payments %v, contributions %v: reasons %v, want %v", fc.failed, fc.contrib, got, fc.want)
+		}
+	}
 	for _, tc := range tests {
 		got := NewExplainer(fixedModel{names: names, contrib: tc.contrib}, info).Reasons(X, 0, 3)
 		var feats []string

@@ -82,7 +82,7 @@ func (e *Explainer) Reasons(X [][]float64, row, k int) []Reason {
 			break
 		}
 		name, v := e.info[j].Name, X[j][row]
-		if saidBy(out, sameFact(name)) || (v == 0 && zeroInWiderWindow(out, name)) {
+		if saidBy(out, sameFact(name, v)) || (v == 0 && zeroInWiderWindow(out, name)) {
 			continue
 		}
 		out = append(out, Reason{Feature: name, Value: v, Contribution: e.buf[j], Text: e.phrase(X, row, j)})
@@ -95,10 +95,18 @@ func (e *Explainer) Reasons(X [][]float64, row, k int) []Reason {
 // 3 days ago"; "2.5× overdue" after "no order for 142 days, 3× the usual
 // gap"): a reason is skipped when one of these is already given, and the
 // next one takes its place. At most sameFactSkips reasons are skipped.
-func sameFact(name string) []string {
+// A count of 0 failed payments raises the risk only because the count is
+// defined for customers whose subscription ended (null for the others):
+// after "subscription ended 43 days ago" it says nothing new, and "no
+// failed payments" reads as a strange reason to leave.
+func sameFact(name string, v float64) []string {
 	switch name {
 	case "sub_ended_count", "sub_active":
 		return []string{"days_since_sub_end"}
+	case "sub_failed_payments":
+		if v == 0 {
+			return []string{"days_since_sub_end", "sub_ended_count"}
+		}
 	case "overdue_ratio":
 		return []string{"recency_days"}
 	case "days_since_first_order":
