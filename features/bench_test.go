@@ -158,3 +158,82 @@ func BenchmarkBuildSnapshot(b *testing.B) {
 	}
 	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 }
+
+// BenchmarkLoadSnapshot only reads what a build reads of an existing
+// snapshot (FEATURES_BENCH_SNAPSHOT=dir): the label table's ids, then every
+// shard's columns, shards in parallel on FEATURES_BENCH_WORKERS (default 2)
+// workers, computing no feature and writing nothing. It is the floor under
+// BenchmarkBuildSnapshot: the time a build spends before its first feature.
+func BenchmarkLoadSnapshot(b *testing.B) {
+	dir := os.Getenv("FEATURES_BENCH_SNAPSHOT")
+	if dir == "" {
+		b.Skip("FEATURES_BENCH_SNAPSHOT not set")
+	}
+	workers := 2
+	if v, err := strconv.Atoi(os.Getenv("FEATURES_BENCH_WORKERS")); err == nil && v > 0 {
+		workers = v
+	}
+	present, shards, err := snapshotTables(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec := &buildSpec{dir: dir, present: present, lay: newLayout(present), cutoffs: []int64{0}, kind: KindOrders}
+	ctx := context.Background()
+	rows := 0
+	cpu0 := cpuSeconds()
+	for i := 0; i < b.N; i++ {
+		pre := make([]*labelIDs, shards)
+		next := make(chan int, shards)
+		errs := make(chan error, workers)
+		run := func(f func(s int) error) {
+			for s := range shards {
+				next <- s
+			}
+			close(next)
+			for range workers {
+				go func() {
+					var err error
+					for s := range next {
+						if err == nil {
+							err = f(s)
+						}
+					}
+					errs <- err
+				}()
+			}
+			for range workers {
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		run(func(s int) (err error) {
+			pre[s], err = readLabelIDs(ctx, spec, datasets.Orders, s)
+			return err
+		})
+		next = make(chan int, shards)
+		pool := make(chan *worker, workers)
+		for range workers {
+			pool <- &worker{spec: spec}
+		}
+		n := make([]int, shards)
+		run(func(s int) error {
+			w := <-pool
+			defer func() { pool <- w }()
+			w.pre, w.preTable = pre[s], datasets.Orders
+			if err := w.load(ctx, s); err != nil {
+				return err
+			}
+			if w.ord != nil {
+				n[s] = w.ord.n
+			}
+			return nil
+		})
+		rows = 0
+		for _, v := range n {
+			rows += v
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+}
