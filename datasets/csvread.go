@@ -11,8 +11,10 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -31,6 +33,11 @@ type csvReader struct {
 	nfields int
 	nwork   int
 	q       *quarantine
+	// mapped is the whole file mapped into memory (an uncompressed
+	// regular file where mapping works): chunks are cut straight from it
+	// from dataOff on, the offset of the first data record.
+	mapped  []byte
+	dataOff int
 }
 
 const csvChunk = 4 << 20
@@ -48,7 +55,8 @@ func openCSV(path, display string, src *Source, q *quarantine) (*csvReader, erro
 	br := bufio.NewReaderSize(f, 1<<20)
 	magic, _ := br.Peek(2)
 	cr.r = br
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	gzipped := len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+	if gzipped {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			f.Close()
@@ -66,7 +74,10 @@ func openCSV(path, display string, src *Source, q *quarantine) (*csvReader, erro
 		f.Close()
 		return nil, cr.readErr(err, 0)
 	}
-	buf = bytes.TrimPrefix(buf, []byte("\xef\xbb\xbf"))
+	bom := 0
+	if bytes.HasPrefix(buf, []byte("\xef\xbb\xbf")) {
+		buf, bom = buf[3:], 3
+	}
 	if len(bytes.TrimSpace(buf)) == 0 {
 		f.Close()
 		return nil, &InputError{File: display, Msg: "file is empty (no header and no rows)"}
@@ -110,6 +121,14 @@ func openCSV(path, display string, src *Source, q *quarantine) (*csvReader, erro
 		cr.first = buf
 		cr.line1 = 1
 	}
+	if !gzipped {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			if m, ok := mapFile(f, st.Size()); ok {
+				cr.mapped = m
+				cr.dataOff = bom + len(buf) - len(cr.first)
+			}
+		}
+	}
 	return cr, nil
 }
 
@@ -123,7 +142,46 @@ func (c *csvReader) readErr(err error, line int64) error {
 
 func (c *csvReader) columns() []string { return c.header }
 func (c *csvReader) workers() int      { return c.nwork }
-func (c *csvReader) close() error      { return c.f.Close() }
+func (c *csvReader) close() error {
+	if c.mapped != nil {
+		unmapFile(c.mapped)
+		c.mapped = nil
+	}
+	return c.f.Close()
+}
+
+// guardMapped, deferred by a goroutine that reads c.mapped with
+// debug.SetPanicOnFault on, turns a fault inside the mapping (the file
+// shrank while it was read) into bad input on *err; any other panic goes
+// on.
+func (c *csvReader) guardMapped(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if f, ok := r.(interface{ Addr() uintptr }); ok && len(c.mapped) > 0 {
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(c.mapped)))
+		if a := f.Addr(); a >= lo && a < lo+uintptr(len(c.mapped)) {
+			*err = &InputError{File: c.display, Msg: "the file changed (was cut short) while it was being read"}
+			return
+		}
+	}
+	panic(r)
+}
+
+// nextMapped returns the next chunk of whole records of c.mapped from pos
+// on: about csvChunk bytes, longer when one record is, the rest of the file
+// at its end.
+func (c *csvReader) nextMapped(pos int) []byte {
+	for n := csvChunk; ; n *= 2 {
+		if pos+n >= len(c.mapped) {
+			return c.mapped[pos:]
+		}
+		if e, ok := recordEnd(c.mapped[pos:pos+n], false); ok {
+			return c.mapped[pos : pos+e+1]
+		}
+	}
+}
 
 // readChunk fills buf (up to its capacity) from r.
 func readChunk(r io.Reader, buf []byte) ([]byte, error) {
@@ -190,8 +248,24 @@ func (c *csvReader) run(ctx context.Context, cols []int, emit func(int, *rawBatc
 	g, ctx := errgroup.WithContext(ctx)
 	chunks := make(chan csvChunkT, c.nwork)
 	free := make(chan []byte, c.nwork+2)
-	g.Go(func() error {
+	g.Go(func() (err error) {
 		defer close(chunks)
+		if c.mapped != nil {
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer c.guardMapped(&err)
+			line := c.line1
+			for pos := c.dataOff; pos < len(c.mapped); {
+				data := c.nextMapped(pos)
+				select {
+				case chunks <- csvChunkT{data: data, line: line}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				line += int64(bytes.Count(data, []byte{'\n'}))
+				pos += len(data)
+			}
+			return nil
+		}
 		carry := c.first
 		line := c.line1
 		eof := false
@@ -244,7 +318,11 @@ func (c *csvReader) run(ctx context.Context, cols []int, emit func(int, *rawBatc
 		return nil
 	})
 	for w := 0; w < c.nwork; w++ {
-		g.Go(func() error {
+		g.Go(func() (err error) {
+			if c.mapped != nil {
+				defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+				defer c.guardMapped(&err)
+			}
 			var b rawBatch
 			var fields [][]byte
 			var scratch []byte
@@ -305,9 +383,14 @@ func (c *csvReader) run(ctx context.Context, cols []int, emit func(int, *rawBatc
 						return err
 					}
 				}
-				select {
-				case free <- ch.data[:0]:
-				default:
+				if c.mapped == nil {
+					select {
+					case free <- ch.data[:0]:
+					default:
+					}
+				} else {
+					lo := int(uintptr(unsafe.Pointer(unsafe.SliceData(ch.data))) - uintptr(unsafe.Pointer(unsafe.SliceData(c.mapped))))
+					dropMapped(c.mapped, lo, lo+len(ch.data))
 				}
 			}
 			return nil
