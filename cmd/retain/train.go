@@ -49,6 +49,7 @@ func newTrainCmd() *cobra.Command {
 		cfgPath, asOf, model, table, label, id string
 		oofPath                                string
 		cv                                     int
+		seed                                   uint64
 		asJSON                                 bool
 	)
 	cmd := &cobra.Command{
@@ -63,9 +64,10 @@ func newTrainCmd() *cobra.Command {
       worse than the champion's by more than model.champion_margin.
       With --cv K it cross-validates on the as-of date's labelled rows instead.
 
-  retain train --table FILE.csv --label COL [--id COL] --cv 5
+  retain train --table FILE.csv --label COL [--id COL] --cv 5 [--seed N]
       cross-validates on a plain one-row-per-customer CSV (numeric and
-      categorical columns detected, blanks are missing, Yes/No labels).`,
+      categorical columns detected, blanks are missing, Yes/No labels);
+      --seed picks other folds (model.seed, default 1).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if model != "" && model != "gbdt" && model != "logreg" && model != "blend" {
@@ -81,7 +83,10 @@ func newTrainCmd() *cobra.Command {
 				if label == "" {
 					return usagef("--table needs --label COL")
 				}
-				return trainTable(cmd, table, label, id, model, cv, asJSON, oofPath)
+				return trainTable(cmd, table, label, id, model, cv, seed, asJSON, oofPath)
+			}
+			if seed != 0 {
+				return usagef("--seed is for --table; with --config set model.seed")
 			}
 			if cfgPath == "" || asOf == "" {
 				return usagef("train needs --config FILE --as-of YYYY-MM-DD, or --table FILE.csv --label COL")
@@ -99,10 +104,11 @@ func newTrainCmd() *cobra.Command {
 	f.StringVar(&id, "id", "", "customer id column of --table (left out of the features)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON summary object on stdout")
 	f.StringVar(&oofPath, "oof", "", "with --table: write row, id, fold, label and out-of-fold probability to this CSV")
+	f.Uint64Var(&seed, "seed", 0, "with --table: model.seed, which drives the CV folds and the models' sampling (default 1)")
 	return cmd
 }
 
-func trainTable(cmd *cobra.Command, path, label, id, model string, cv int, asJSON bool, oofPath string) error {
+func trainTable(cmd *cobra.Command, path, label, id, model string, cv int, seed uint64, asJSON bool, oofPath string) error {
 	start := time.Now()
 	pr := newProgress()
 	fh, err := os.Open(path)
@@ -114,7 +120,7 @@ func trainTable(cmd *cobra.Command, path, label, id, model string, cv int, asJSO
 	if err != nil {
 		return err
 	}
-	cfg := churn.Config{Kind: model}.WithDefaults()
+	cfg := churn.Config{Kind: model, Seed: seed}.WithDefaults()
 	if cv == 0 {
 		cv = cfg.CVFolds
 	}

@@ -67,6 +67,13 @@ type GBDTConfig struct {
 	// about half the work); split gains use them, leaf values and covers the
 	// exact sums.
 	ExactGradients bool `yaml:"exact_gradients,omitempty" json:"exact_gradients,omitempty"`
+	// Oblivious grows symmetric (oblivious) trees: all the nodes of a
+	// depth split on the same feature and threshold, chosen by the gain
+	// summed over them (a node that cannot take that split with
+	// MinChildWeight on each side stays a leaf). Not with MaxLeaves.
+	// Default false here; the churn model's default is true
+	// (Config.WithDefaults).
+	Oblivious *bool `yaml:"oblivious,omitempty" json:"oblivious,omitempty"`
 	// Seed makes row and column sampling and the validation split
 	// reproducible (default 0, itself a fixed seed).
 	Seed uint64 `yaml:"seed,omitempty" json:"seed,omitempty"`
@@ -112,9 +119,14 @@ func (c GBDTConfig) Validate(key string) error {
 		return bad("validation_fraction", c.ValidationFraction, "must be in (0, 1)")
 	case c.Threads < 0:
 		return bad("threads", c.Threads, "must be positive")
+	case c.oblivious() && c.MaxLeaves > 0:
+		return bad("max_leaves", c.MaxLeaves, "cannot be used with oblivious trees (set oblivious: false)")
 	}
 	return nil
 }
+
+// oblivious reports whether the trees are symmetric.
+func (c GBDTConfig) oblivious() bool { return c.Oblivious != nil && *c.Oblivious }
 
 // WithDefaults returns the configuration with every zero field set to its
 // default.

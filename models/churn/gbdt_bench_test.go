@@ -27,8 +27,16 @@ var benchData = sync.OnceValues(func() (*Dataset, *GBDT) {
 
 // BenchmarkFitGBDT fits 50 trees of depth 6 on 100k rows × 50 features.
 func BenchmarkFitGBDT(b *testing.B) {
+	benchFit(b, GBDTConfig{Trees: 50, MaxDepth: 6, LearningRate: 0.1, Subsample: 1, ColSample: 1, EarlyStoppingRounds: -1})
+}
+
+// BenchmarkFitGBDTOblivious is BenchmarkFitGBDT with symmetric trees.
+func BenchmarkFitGBDTOblivious(b *testing.B) {
+	benchFit(b, GBDTConfig{Trees: 50, MaxDepth: 6, LearningRate: 0.1, Subsample: 1, ColSample: 1, EarlyStoppingRounds: -1, Oblivious: ptr(true)})
+}
+
+func benchFit(b *testing.B, cfg GBDTConfig) {
 	ds, _ := benchData()
-	cfg := GBDTConfig{Trees: 50, MaxDepth: 6, LearningRate: 0.1, Subsample: 1, ColSample: 1, EarlyStoppingRounds: -1}
 	b.ReportAllocs()
 	c0 := cpuSeconds()
 	for b.Loop() {

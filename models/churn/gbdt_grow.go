@@ -587,6 +587,11 @@ func (t *gbTrainer) growTree(rows []int32, feats []int32, margin []float64) *bui
 	canSplit := func(n *bNode) bool {
 		return n.depth < cfg.MaxDepth && n.H >= 2*cfg.MinChildWeight && n.end-n.start >= 2
 	}
+	if cfg.oblivious() {
+		t.growOblivious(bt, rows, feats)
+		t.finishTree(bt, rows, margin)
+		return bt
+	}
 	if t.quant && !cfg.bestFirst && cfg.MaxDepth <= 30 && maxLeaves >= 1<<cfg.MaxDepth {
 		// only the depth limits the tree: grow it level by level
 		t.growLevels(bt, rows, feats, canSplit)
