@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/jackc/pgx/v5"
@@ -432,6 +433,11 @@ type parquetReader struct {
 	rgStart       []int64
 	nwork         int
 	loc           *time.Location
+	// dict marks the text columns whose pages are all dictionary-encoded
+	// in every row group: arrow-go hands them over as dictionary arrays
+	// (indices into one dictionary per row group), cheaper than building a
+	// string array value by value, and arrowToRaw expands them.
+	dict []bool
 }
 
 func openParquet(ctx context.Context, path, display string) (sourceReader, error) {
@@ -457,7 +463,42 @@ func openParquet(ctx context.Context, path, display string) (sourceReader, error
 		p.rgStart = append(p.rgStart, off)
 		off += pf.MetaData().RowGroup(i).NumRows()
 	}
+	p.dict = dictionaryColumns(pf, sc)
 	return p, nil
+}
+
+// dictionaryColumns reports, per column of a flat schema, whether it is
+// text whose data pages are all dictionary-encoded in every row group (as
+// the writer's page statistics say; without them, no).
+func dictionaryColumns(pf *file.Reader, sc *arrow.Schema) []bool {
+	md := pf.MetaData()
+	if md.Schema.NumColumns() != len(sc.Fields()) || pf.NumRowGroups() == 0 {
+		return nil // nested: leaf and field indices differ
+	}
+	out := make([]bool, len(sc.Fields()))
+	for j, f := range sc.Fields() {
+		if f.Type.ID() != arrow.STRING {
+			continue
+		}
+		out[j] = true
+		for rg := 0; rg < pf.NumRowGroups() && out[j]; rg++ {
+			cc, err := md.RowGroup(rg).ColumnChunk(j)
+			if err != nil {
+				out[j] = false
+				break
+			}
+			stats := cc.EncodingStats()
+			out[j] = len(stats) > 0
+			for _, st := range stats {
+				// Parquet page types: 0 data page, 2 dictionary page, 3 data page v2
+				data := st.PageType == 0 || st.PageType == 3
+				if data && st.Encoding != parquet.Encodings.RLEDict && st.Encoding != parquet.Encodings.PlainDict {
+					out[j] = false
+				}
+			}
+		}
+	}
+	return out
 }
 
 func (p *parquetReader) columns() []string { return p.names }
@@ -490,7 +531,13 @@ func (p *parquetReader) run(ctx context.Context, cols []int, emit func(int, *raw
 				return &InputError{File: p.display, Msg: "not a readable Parquet file", Err: err}
 			}
 			defer pf.Close()
-			fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
+			props := pqarrow.ArrowReadProperties{BatchSize: 64 << 10}
+			for _, c := range cols {
+				if c < len(p.dict) && p.dict[c] {
+					props.SetReadDict(c, true)
+				}
+			}
+			fr, err := pqarrow.NewFileReader(pf, props, memory.DefaultAllocator)
 			if err != nil {
 				return &InputError{File: p.display, Msg: "not a readable Parquet file", Err: err}
 			}
@@ -631,6 +678,17 @@ func arrowToRaw(c *rawCol, a arrow.Array) error {
 		nulls()
 	case *array.Dictionary:
 		c.reset(rawText)
+		if d, ok := x.Dictionary().(*array.String); ok {
+			for i := 0; i < n; i++ {
+				if x.IsNull(i) {
+					c.end = append(c.end, int32(len(c.buf)))
+				} else {
+					c.buf = append(c.buf, d.Value(x.GetValueIndex(i))...)
+					c.end = append(c.end, int32(len(c.buf)))
+				}
+			}
+			break
+		}
 		for i := 0; i < n; i++ {
 			if x.IsNull(i) {
 				c.appendText(nil)
