@@ -17,11 +17,12 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// TestParquetDictionaryColumns: text columns whose pages are all
-// dictionary-encoded are read as dictionary arrays, a column whose
-// dictionary overflowed to plain pages is not, and both ways give the same
-// values (nulls included) as reading every column as plain strings.
-func TestParquetDictionaryColumns(t *testing.T) {
+// TestParquetTextColumns: text columns are read through column chunk
+// readers — dictionary-encoded, overflowed to plain pages mid-chunk,
+// nullable, over several row groups and pages — and give the values
+// (nulls included) and line numbers of pqarrow's string arrays; so do
+// files whose every column is text.
+func TestParquetTextColumns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "o.parquet")
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "channel", Type: arrow.BinaryTypes.String},
@@ -33,7 +34,7 @@ func TestParquetDictionaryColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	props := parquet.NewWriterProperties(parquet.WithDictionaryPageSizeLimit(4<<10), parquet.WithMaxRowGroupLength(3000))
+	props := parquet.NewWriterProperties(parquet.WithDictionaryPageSizeLimit(4<<10), parquet.WithMaxRowGroupLength(3000), parquet.WithDataPageSize(2<<10))
 	w, err := pqarrow.NewFileWriter(schema, f, props, pqarrow.DefaultWriterProps())
 	if err != nil {
 		t.Fatal(err)
@@ -62,13 +63,13 @@ func TestParquetDictionaryColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := src.(*parquetReader)
-	if want := []bool{true, false, true, false}; !slices.Equal(p.dict, want) {
-		t.Fatalf("dictionary columns %v, want %v", p.dict, want)
+	if want := []bool{true, true, true, false}; !slices.Equal(p.text, want) {
+		t.Fatalf("text columns %v, want %v", p.text, want)
 	}
-	read := func() []string {
+	read := func(cols []int) []string {
 		var mu sync.Mutex
 		var out []string
-		err := p.run(context.Background(), []int{0, 1, 2, 3}, func(_ int, b *rawBatch) error {
+		err := p.run(context.Background(), cols, func(_ int, b *rawBatch) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for i := 0; i < b.n; i++ {
@@ -86,13 +87,17 @@ func TestParquetDictionaryColumns(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	got := read()
-	p.dict = nil
-	want := read()
-	if len(got) != 10_000 || !slices.Equal(got, want) {
-		t.Fatalf("dictionary read %d rows, plain %d; first %q vs %q", len(got), len(want), got[0], want[0])
-	}
-	if !slices.Contains(got, "8|store|order-0000007||7") {
-		t.Errorf("row 8 (a null product) missing")
+	for _, cols := range [][]int{{0, 1, 2, 3}, {2, 0, 1}, {3}} {
+		text := p.text
+		got := read(cols)
+		p.text = nil
+		want := read(cols)
+		p.text = text
+		if len(got) != 10_000 || !slices.Equal(got, want) {
+			t.Fatalf("columns %v: column chunk readers %d rows, pqarrow %d; first %q vs %q", cols, len(got), len(want), got[0], want[0])
+		}
+		if len(cols) == 4 && !slices.Contains(got, "8|store|order-0000007||7") {
+			t.Errorf("row 8 (a null product) missing")
+		}
 	}
 }
