@@ -101,3 +101,31 @@ func TestParquetTextColumns(t *testing.T) {
 		}
 	}
 }
+
+// TestArrowToRawDictionary: a dictionary-typed text column (as pqarrow
+// returns for files whose stored Arrow schema has one) expands to its
+// values, a null to empty text.
+func TestArrowToRawDictionary(t *testing.T) {
+	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int16, ValueType: arrow.BinaryTypes.String}
+	bld := array.NewDictionaryBuilder(memory.DefaultAllocator, dt).(*array.BinaryDictionaryBuilder)
+	for _, v := range []string{"web", "store", "", "web", "app"} {
+		if v == "" {
+			bld.AppendNull()
+		} else if err := bld.AppendString(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := bld.NewArray()
+	defer a.Release()
+	var c rawCol
+	if err := arrowToRaw(&c, a); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := range 5 {
+		got = append(got, string(c.text(i)))
+	}
+	if want := []string{"web", "store", "", "web", "app"}; !slices.Equal(got, want) || !c.isNull(2) {
+		t.Fatalf("got %q (null %v), want %q", got, c.isNull(2), want)
+	}
+}
