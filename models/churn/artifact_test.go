@@ -287,6 +287,26 @@ func TestReasonsSkipTheSameFact(t *testing.T) {
 			t.Errorf("failed payments %v, contributions %v: reasons %v, want %v", fc.failed, fc.contrib, got, fc.want)
 		}
 	}
+	// a null age of the active subscription reads "no active
+	// subscription", skipped after "subscription ended …"
+	cn := []string{"days_since_sub_end", "sub_current_months", "nps_last"}
+	cinfo := []FeatureInfo{{Name: cn[0], Kind: "numeric"}, {Name: cn[1], Kind: "numeric"}, {Name: cn[2], Kind: "numeric"}}
+	for _, cc := range []struct {
+		ended   float64
+		contrib []float64
+		want    []string
+	}{
+		{21, []float64{3, 2, 1}, []string{"subscription ended 21 days ago", "latest NPS answer 2 of 10"}},
+		{math.NaN(), []float64{0, 2, 1}, []string{"no active subscription", "latest NPS answer 2 of 10"}},
+	} {
+		var got []string
+		for _, r := range NewExplainer(fixedModel{names: cn, contrib: cc.contrib}, cinfo).Reasons([][]float64{{cc.ended}, {math.NaN()}, {2}}, 0, 2) {
+			got = append(got, r.Text)
+		}
+		if !slices.Equal(got, cc.want) {
+			t.Errorf("no active subscription, contributions %v: reasons %q, want %q", cc.contrib, got, cc.want)
+		}
+	}
 	for _, tc := range tests {
 		got := NewExplainer(fixedModel{names: names, contrib: tc.contrib}, info).Reasons(X, 0, 3)
 		var feats []string

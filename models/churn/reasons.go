@@ -98,7 +98,8 @@ func (e *Explainer) Reasons(X [][]float64, row, k int) []Reason {
 // A count of 0 failed payments raises the risk only because the count is
 // defined for customers whose subscription ended (null for the others):
 // after "subscription ended 43 days ago" it says nothing new, and "no
-// failed payments" reads as a strange reason to leave.
+// failed payments" reads as a strange reason to leave. Likewise a null
+// age of the active subscription ("no active subscription").
 func sameFact(name string, v float64) []string {
 	switch name {
 	case "sub_ended_count", "sub_active":
@@ -106,6 +107,10 @@ func sameFact(name string, v float64) []string {
 	case "sub_failed_payments":
 		if v == 0 {
 			return []string{"days_since_sub_end", "sub_ended_count"}
+		}
+	case "sub_current_months":
+		if math.IsNaN(v) {
+			return []string{"days_since_sub_end", "sub_active"}
 		}
 	case "overdue_ratio":
 		return []string{"recency_days"}
@@ -230,6 +235,8 @@ func (e *Explainer) phrase(X [][]float64, row, j int) string {
 		switch n {
 		case "gap_mean_days", "gap_last_days", "overdue_ratio":
 			return "only one order so far"
+		case "sub_current_months":
+			return "no active subscription" // null exactly when none is active
 		}
 		return words(f) + ": not recorded"
 	}
