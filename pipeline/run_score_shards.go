@@ -164,7 +164,7 @@ func scorePrepare(ctx context.Context, cfg *Config, rc *RunContext, sh *scoreSha
 		return 0, err
 	}
 	frame = nil
-	idx := cols.toExplain(cfg.Scoring.withDefaults())
+	idx := cols.toExplain(cfg.Scoring.withDefaults(), &cfg.Policy)
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	p := scorePrep{AsOf: asOf, ModelID: art.ID, Customers: len(cols.IDs), Explain: make([]int32, len(idx)), Nonce: hex.EncodeToString(nonce[:])}

@@ -283,7 +283,7 @@ func scoreFrame(ctx context.Context, frame *features.Frame, art *churn.Artifact,
 		c.row(i, &rows[i])
 	}
 	if !meta.NoReasons {
-		explainRows(aligned, model, art.Schema, rows, sc.withDefaults(), meta.Workers)
+		explainRows(aligned, model, art.Schema, rows, sc.withDefaults(), policy, meta.Workers)
 	}
 	return rows, aligned, nil
 }
@@ -662,23 +662,25 @@ func valueRiskGrid(c *scoreCols) {
 	}
 }
 
-// explainRows fills the top reasons of the rows in the configured tiers, in
-// parallel (one Explainer per worker).
-func explainRows(f *features.Frame, model churn.Model, schema []churn.FeatureInfo, rows []stores.RiskRow, sc ScoreConfig, workers int) {
-	idx := toExplain(rows, sc)
+// explainRows fills the top reasons of the rows in the configured tiers and
+// of those a campaign may queue (see scoreCols.toExplain), in parallel (one
+// Explainer per worker).
+func explainRows(f *features.Frame, model churn.Model, schema []churn.FeatureInfo, rows []stores.RiskRow, sc ScoreConfig, policy *stores.Policy, workers int) {
+	idx := toExplain(rows, sc, policy)
 	for k, rs := range explainAt(f, model, schema, idx, sc.Reasons, workers) {
 		rows[idx[k]].Reasons = rs
 	}
 }
 
-// toExplain lists the rows that get reasons: those in the configured tiers.
-func toExplain(rows []stores.RiskRow, sc ScoreConfig) []int {
+// toExplain lists the rows that get reasons: those in the configured tiers
+// and those a campaign may queue.
+func toExplain(rows []stores.RiskRow, sc ScoreConfig, policy *stores.Policy) []int {
 	if sc.Reasons == 0 {
 		return nil
 	}
 	var idx []int
 	for i := range rows {
-		if slices.Contains(sc.ReasonsFor, rows[i].RiskTier) {
+		if slices.Contains(sc.ReasonsFor, rows[i].RiskTier) || policy != nil && queueable(policy, &rows[i]) {
 			idx = append(idx, i)
 		}
 	}

@@ -54,18 +54,40 @@ func newScoreCols(n int, meta ScoreMeta, model string) *scoreCols {
 	return c
 }
 
-// toExplain lists the rows that get reasons: those in the configured tiers.
-func (c *scoreCols) toExplain(sc ScoreConfig) []int {
+// toExplain lists the rows that get reasons: those in the configured tiers
+// and those a campaign of the policy may queue (its tiers, segments and
+// minimums; cool-downs, opt-outs and capacity only remove customers at
+// publish time), so every queued customer has reasons whatever the tiers.
+func (c *scoreCols) toExplain(sc ScoreConfig, policy *stores.Policy) []int {
 	if sc.Reasons == 0 {
 		return nil
 	}
 	var idx []int
+	var r stores.RiskRow
 	for i, t := range c.Tier {
 		if slices.Contains(sc.ReasonsFor, c.Tiers[t]) {
+			idx = append(idx, i)
+			continue
+		}
+		if policy == nil || len(policy.Campaigns) == 0 {
+			continue
+		}
+		c.row(i, &r)
+		if queueable(policy, &r) {
 			idx = append(idx, i)
 		}
 	}
 	return idx
+}
+
+// queueable reports whether a campaign of the policy may queue row r.
+func queueable(policy *stores.Policy, r *stores.RiskRow) bool {
+	for k := range policy.Campaigns {
+		if policy.Campaigns[k].Eligible(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // epochDay is t's UTC date as days since 1970-01-01 (the Parquet date).

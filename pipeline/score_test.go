@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -152,5 +153,64 @@ func TestScoreConfigValidate(t *testing.T) {
 		if (err == nil) != (tc.want == "") || (err != nil && err.Error()[:len(tc.want)] != tc.want) {
 			t.Errorf("%+v: %v", tc.c, err)
 		}
+	}
+}
+
+// TestCampaignRowsHaveReasons: a campaign may queue low-risk customers
+// (here: the low tier with value at risk above a minimum); they get reasons
+// even though scoring.reasons_for leaves the low tier out, through both the
+// row scorer and the nightly run's column scorer. Other low-tier rows get
+// none.
+func TestCampaignRowsHaveReasons(t *testing.T) {
+	ctx := context.Background()
+	f, art, m, asOf := scoreFixture(t, 3000)
+	meta := ScoreMeta{AsOf: asOf, ScoredAt: asOf.Add(time.Hour), RunID: "run-test"}
+	rows, err := ScoreFrame(ctx, f, art, m, ScoreConfig{}, &stores.Policy{}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var low []float64
+	for _, r := range rows {
+		if r.RiskTier == stores.TierLow && !math.IsNaN(r.ValueAtRisk) {
+			low = append(low, r.ValueAtRisk)
+		}
+	}
+	if len(low) < 20 {
+		t.Fatalf("only %d low-tier rows", len(low))
+	}
+	slices.Sort(low)
+	pol := &stores.Policy{Campaigns: []stores.Campaign{{Name: "thank-you", Tiers: []string{stores.TierLow}, MinValueAtRisk: low[len(low)/2]}}}
+	rows, err = ScoreFrame(ctx, f, art, m, ScoreConfig{}, pol, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := scoreColumns(ctx, f, art, m, ScoreConfig{}, pol, ScoreMeta{AsOf: asOf, ScoredAt: meta.ScoredAt, RunID: meta.RunID, NoReasons: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := map[int]bool{}
+	for _, i := range c.toExplain(ScoreConfig{}.withDefaults(), pol) {
+		cols[i] = true
+	}
+	eligible, explained := 0, 0
+	for i, r := range rows {
+		if r.RiskTier != stores.TierLow {
+			continue
+		}
+		if cols[i] != pol.Campaigns[0].Eligible(&r) {
+			t.Fatalf("row %d: column scorer explains it %v, eligible %v", i, cols[i], pol.Campaigns[0].Eligible(&r))
+		}
+		if pol.Campaigns[0].Eligible(&r) {
+			eligible++
+			if len(r.Reasons) > 0 {
+				explained++
+			}
+		} else if len(r.Reasons) > 0 {
+			t.Fatalf("row %d: low tier, not eligible, yet explained", i)
+		}
+	}
+	// a row whose risk nothing raises above the average has no reasons
+	if eligible == 0 || explained < eligible*9/10 {
+		t.Fatalf("%d eligible low-tier rows, %d with reasons", eligible, explained)
 	}
 }

@@ -357,7 +357,7 @@ retain command can use it with --config.`,
 			}
 			if len(st.top) > 0 && !asJSON {
 				st.pr.Printf("demo: the 10 customers with the most value at risk tonight:")
-				printTopAtRisk(st.top)
+				printTopAtRisk(st.top, st.cfg.Scoring.ReasonsFor)
 			}
 			st.pr.Printf("next:")
 			st.pr.Printf("  open %s", st.outputs["report"])

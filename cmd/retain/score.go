@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,7 +113,7 @@ and CSV exports. Publishing the same list twice changes nothing.`,
 				if err != nil {
 					return err
 				}
-				printTopAtRisk(rows)
+				printTopAtRisk(rows, cfg.Scoring.ReasonsFor)
 			}
 			return nil
 		},
@@ -125,13 +126,25 @@ and CSV exports. Publishing the same list twice changes nothing.`,
 	return cmd
 }
 
-// printTopAtRisk prints customers with their value at risk and reasons.
-func printTopAtRisk(rows []stores.RiskRecord) {
+// printTopAtRisk prints customers with their value at risk and reasons;
+// reasonsFor is scoring.reasons_for (nil: the default, high and medium).
+func printTopAtRisk(rows []stores.RiskRecord, reasonsFor []string) {
+	if reasonsFor == nil {
+		reasonsFor = []string{stores.TierHigh, stores.TierMedium}
+	}
 	fmt.Printf("\n%-14s %6s %-7s %10s %-20s %s\n", "customer", "churn", "tier", "at risk", "segment", "top reasons")
 	for _, r := range rows {
 		var why []string
 		for _, x := range r.Reasons {
 			why = append(why, x.Text)
+		}
+		if len(why) == 0 {
+			// reasons are computed for the tiers in scoring.reasons_for
+			// and for customers a campaign may queue
+			why = append(why, "(no feature raises the risk above the average customer's)")
+			if !slices.Contains(reasonsFor, r.RiskTier) {
+				why[0] = "(reasons are not computed for the " + r.RiskTier + " tier: scoring.reasons_for)"
+			}
 		}
 		v := "-"
 		if r.ValueAtRisk == r.ValueAtRisk {
