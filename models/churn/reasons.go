@@ -294,6 +294,18 @@ func otherPhrase(n, window string, v float64) (string, bool) {
 		return "spent " + num(v) + " in total", true
 	case "aov_lifetime":
 		return "average order value " + num(v), true
+	case "quantity_mean":
+		return num(v) + " items per order on average", true
+	case "item_price_mean":
+		return "pays " + num(v) + " per item on average", true
+	case "last_order_quantity":
+		return plural(v, "item") + " in the latest order", true
+	case "lines_mean":
+		return num(v) + " order lines per order on average", true
+	case "last_order_lines":
+		return plural(v, "order line") + " in the latest order", true
+	case "first_order_lines":
+		return plural(v, "order line") + " in the first order", true
 	case "returns_count":
 		return plural(v, "order") + " returned or cancelled", true
 	case "distinct_products":

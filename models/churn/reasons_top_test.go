@@ -54,6 +54,7 @@ func TestPhraseWords(t *testing.T) {
 		{Name: "clv_p_alive"}, {Name: "clv_expected_purchases"}, {Name: "overdue_ratio"}, {Name: "frequency_90d", Window: "90d"},
 		{Name: "monetary_30d", Window: "30d"}, {Name: "trend_frequency_90d"}, {Name: "trend_monetary_90d"}, {Name: "web_share"},
 		{Name: "odd_thing", Meaning: "Odd thing"}, {Name: "days_since_first_order"}, {Name: "frequency_lifetime"}, {Name: "gap_last_days"},
+		{Name: "quantity_mean"}, {Name: "item_price_mean"}, {Name: "last_order_quantity"},
 	}
 	X := make([][]float64, len(info))
 	for j := range X {
@@ -64,7 +65,7 @@ func TestPhraseWords(t *testing.T) {
 			X[j][0] = v[j]
 		}
 	}
-	set(90, 30, 1, 0.423, 1.26, 2.5, 3, 12.34, -2, -15.5, 0.25, 7, 400, 1, 45)
+	set(90, 30, 1, 0.423, 1.26, 2.5, 3, 12.34, -2, -15.5, 0.25, 7, 400, 1, 45, 7.6, 26.4, 1)
 	e := &Explainer{info: info, index: map[string]int{}}
 	for j, f := range info {
 		e.index[f.Name] = j
@@ -73,7 +74,8 @@ func TestPhraseWords(t *testing.T) {
 		"purchase pattern says 42% likely still a customer", "about 1.3 orders expected in the coming horizon",
 		"2.5× overdue against the usual gap between orders", "3 orders in the last 90 days", "spent 12.3 in the last 30 days",
 		"2 fewer orders than in the 90 days before", "spent 15.5 less in the last 90 days than in the 90 days before",
-		"web share: 25%", "Odd thing: 7", "first order 400 days ago", "1 order in total", "45 days between the last two orders"}
+		"web share: 25%", "Odd thing: 7", "first order 400 days ago", "1 order in total", "45 days between the last two orders",
+		"7.6 items per order on average", "pays 26.4 per item on average", "1 item in the latest order"}
 	for j := range info {
 		if got := e.phrase(X, 0, j); got != want[j] {
 			t.Errorf("%s = %v: %q, want %q", info[j].Name, X[j][0], got, want[j])
