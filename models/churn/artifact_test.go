@@ -194,7 +194,7 @@ func TestReasonPhrases(t *testing.T) {
 		{FeatureInfo{Name: "clv_p_alive", Kind: "numeric"}, 0.234, "purchase pattern says 23% likely still a customer"},
 		{FeatureInfo{Name: "clv_expected_purchases", Kind: "numeric"}, 0.4449, "about 0.4 orders expected in the coming horizon"},
 		{FeatureInfo{Name: "clv_expected_purchases", Kind: "numeric"}, 1.02, "about 1 order expected in the coming horizon"},
-		{FeatureInfo{Name: "clv_p_alive", Kind: "numeric", Meaning: "BG/NBD probability (null without orders)"}, math.NaN(), "BG/NBD probability: not recorded"},
+		{FeatureInfo{Name: "clv_p_alive", Kind: "numeric", Meaning: "BG/NBD probability (null without orders)"}, math.NaN(), "no order so far"},
 		{FeatureInfo{Name: "overdue_ratio", Kind: "numeric"}, 2.5, "2.5× overdue against the usual gap between orders"},
 		{FeatureInfo{Name: "days_since_sub_end", Kind: "numeric"}, 3.4, "subscription ended 3 days ago"},
 		{FeatureInfo{Name: "sub_failed_payments", Kind: "numeric"}, 2, "2 failed payments on ended subscriptions"},
