@@ -512,15 +512,7 @@ func (t *gbTrainer) bestSplit(hist []gradPair, feats []int32, G, H float64) spli
 		if len(order) < 2 && miss.h == 0 {
 			continue
 		}
-		slices.SortFunc(order, func(a, b catStat) int {
-			if a.key != b.key {
-				if a.key < b.key {
-					return -1
-				}
-				return 1
-			}
-			return a.c - b.c
-		})
+		slices.SortFunc(order, cmpCatStat)
 		var gl, hl float64
 		bestK, bestDL := -1, false
 		for k := range len(order) - 1 + boolInt(miss.h > 0) {
@@ -548,6 +540,18 @@ func (t *gbTrainer) bestSplit(hist []gradPair, feats []int32, G, H float64) spli
 type catStat struct {
 	c   int
 	key float64
+}
+
+// cmpCatStat orders categories by their gradient ratio, then by code (a
+// deterministic order for ties).
+func cmpCatStat(a, b catStat) int {
+	if a.key != b.key {
+		if a.key < b.key {
+			return -1
+		}
+		return 1
+	}
+	return a.c - b.c
 }
 
 func boolInt(b bool) int {

@@ -216,15 +216,7 @@ func (t *gbTrainer) levelSplitFeature(bt *builtTree, level []levelNode, j int32,
 		if len(order) < 2 && !anyMiss {
 			return best
 		}
-		slices.SortFunc(order, func(a, b catStat) int {
-			if a.key != b.key {
-				if a.key < b.key {
-					return -1
-				}
-				return 1
-			}
-			return a.c - b.c
-		})
+		slices.SortFunc(order, cmpCatStat)
 		sc.gl = append(sc.gl[:0], make([]float64, len(level))...)
 		sc.hl = append(sc.hl[:0], make([]float64, len(level))...)
 		bestK := -1

@@ -154,37 +154,6 @@ func TestObliviousLearnsToyProblems(t *testing.T) {
 	}
 }
 
-func TestObliviousTreeSHAPExact(t *testing.T) {
-	ds := SyntheticChurn(3000, 8, 3)
-	for _, cfg := range []GBDTConfig{
-		{Trees: 5, MaxDepth: 3, LearningRate: 0.3, EarlyStoppingRounds: -1},
-		{Trees: 3, MaxDepth: 6, ColSample: 1, LearningRate: 0.3, EarlyStoppingRounds: -1}, // features repeat on a path
-	} {
-		cfg.Oblivious = ptr(true)
-		m, err := FitGBDT(context.Background(), ds, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		margin := make([]float64, ds.Rows())
-		m.PredictMargin(ds.X, margin)
-		phi := make([]float64, len(ds.X))
-		for row := range 20 {
-			base := m.Explain(ds.X, row, phi)
-			want := bruteShapley(m, ds.X, row)
-			sum := base
-			for j := range phi {
-				sum += phi[j]
-				if math.Abs(phi[j]-want[j]) > 1e-9 {
-					t.Fatalf("depth %d row %d feature %d: TreeSHAP %v, brute force %v", cfg.MaxDepth, row, j, phi[j], want[j])
-				}
-			}
-			if math.Abs(sum-margin[row]) > 1e-9 {
-				t.Fatalf("depth %d row %d: base + Σφ = %v, margin %v", cfg.MaxDepth, row, sum, margin[row])
-			}
-		}
-	}
-}
-
 // The default blend's trees are oblivious, and its explanations still add
 // up exactly to its uncalibrated log-odds.
 func TestDefaultBlendObliviousAndExact(t *testing.T) {

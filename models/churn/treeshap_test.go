@@ -64,6 +64,8 @@ func TestTreeSHAPMatchesBruteForce(t *testing.T) {
 		{"depth3", GBDTConfig{Trees: 5, MaxDepth: 3, EarlyStoppingRounds: -1, LearningRate: 0.3}},
 		{"depth6 repeated features", GBDTConfig{Trees: 3, MaxDepth: 6, EarlyStoppingRounds: -1, LearningRate: 0.3, ColSample: 1}},
 		{"leafwise", GBDTConfig{Trees: 4, MaxDepth: 8, MaxLeaves: 12, EarlyStoppingRounds: -1, Subsample: 1}},
+		{"oblivious depth3", GBDTConfig{Trees: 5, MaxDepth: 3, EarlyStoppingRounds: -1, LearningRate: 0.3, Oblivious: ptr(true)}},
+		{"oblivious depth6 repeated features", GBDTConfig{Trees: 3, MaxDepth: 6, EarlyStoppingRounds: -1, LearningRate: 0.3, ColSample: 1, Oblivious: ptr(true)}},
 	}
 	ds := SyntheticChurn(3000, 8, 3)
 	for _, tc := range cases {
