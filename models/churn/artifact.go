@@ -302,6 +302,14 @@ func LoadArtifact(path string) (*Artifact, error) {
 	if SchemaHash(a.Schema) != a.SchemaHash {
 		return nil, &ArtifactError{Path: path, Err: errors.New("schema hash does not match the listed schema (file edited or damaged)")}
 	}
+	// Saved parameters are the recipe after defaults, so they always say
+	// whether the trees are oblivious; a file without the key predates the
+	// option, when the trees were greedy. Refitting its recipe (the
+	// champion's side of champion/challenger) must not pick up today's
+	// default instead.
+	if a.Params.GBDT.Oblivious == nil {
+		a.Params.GBDT.Oblivious = ptr(false)
+	}
 	return &a, nil
 }
 

@@ -2,8 +2,10 @@ package churn
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -316,5 +318,60 @@ func TestReasonsSkipTheSameFact(t *testing.T) {
 		if !slices.Equal(feats, tc.want) {
 			t.Errorf("contributions %v: reasons %v, want %v", tc.contrib, feats, tc.want)
 		}
+	}
+}
+
+// TestArtifactObliviousRecipe: the saved recipe (after defaults) says the
+// trees are oblivious, and a file written before the option existed (no
+// key) loads as greedy trees, the recipe it was trained with, not today's
+// default.
+func TestArtifactObliviousRecipe(t *testing.T) {
+	ds := synth(800, 3)
+	cfg := Config{Kind: "gbdt", GBDT: GBDTConfig{Trees: 10, Threads: 1}}.WithDefaults()
+	m, err := Fit(context.Background(), ds, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewArtifact(m, ds, schemaOf(ds), cfg, "2024-01-31", time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := (&Registry{Dir: t.TempDir()}).Save(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadArtifact(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := b.Params.GBDT.Oblivious; o == nil || !*o {
+		t.Fatalf("saved recipe: oblivious %v, want true", o != nil && *o)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	gbdt := doc["params"].(map[string]any)["gbdt"].(map[string]any)
+	if gbdt["oblivious"] != true {
+		t.Fatalf("saved gbdt params %v: no oblivious: true", gbdt)
+	}
+	delete(gbdt, "oblivious")
+	old, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err = LoadArtifact(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := b.Params.WithDefaults().GBDT.Oblivious; o == nil || *o {
+		t.Fatalf("recipe without the key: oblivious %v (set %v), want false", o != nil && *o, o != nil)
 	}
 }
