@@ -115,8 +115,8 @@ func (c Config) WithDefaults() Config {
 // CV on the Telco, Bank churn and Online Retail data (docs/models.md); the
 // remaining defaults are GBDTConfig.WithDefaults's.
 func (g GBDTConfig) churnDefaults() GBDTConfig {
-	if g.Oblivious == nil && g.MaxLeaves == 0 {
-		g.Oblivious = ptr(true)
+	if g.Oblivious == nil {
+		g.Oblivious = ptr(g.MaxLeaves == 0) // recipes always say which trees
 	}
 	if g.ColSample == 0 {
 		g.ColSample = 0.8
