@@ -217,7 +217,12 @@ func noneIn(name string, v float64) (what string, days int, ok bool) {
 	switch name {
 	case "frequency_lifetime", "monetary_lifetime":
 		return "orders", lifetime, v == 0
-	case "recency_days", "days_since_first_order", "aov_lifetime":
+	case "recency_days":
+		if !null {
+			return "orders", int(v), v >= 1 // no order for 142 days: none in the last 90
+		}
+		return "orders", lifetime, true
+	case "days_since_first_order", "aov_lifetime":
 		return "orders", lifetime, null
 	case "events_lifetime":
 		return "events", lifetime, v == 0
