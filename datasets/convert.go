@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -310,6 +311,7 @@ type converter struct {
 	shard    []int32  // per row of a batch: its shard, -1 when not kept
 	bufs     []*block // kept rows not yet spilled, per shard
 	scratch  runScratch
+	seen     *atomic.Int64 // rows read by all converters (progress)
 }
 
 func newConverter(p *tablePlan, q *quarantine, sp *spiller, worker int) *converter {
@@ -409,6 +411,9 @@ func (c *converter) convert(b *rawBatch) error {
 	p := c.p
 	n := b.n
 	c.read += int64(n)
+	if c.seen != nil {
+		c.seen.Add(int64(n))
+	}
 	if cap(c.keep) < n {
 		c.keep = make([]bool, n)
 	}

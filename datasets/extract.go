@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -39,6 +40,45 @@ type ExtractConfig struct {
 	// maxOpen is the most spill files a shard keeps open (tests; default
 	// maxOpenSpills).
 	maxOpen int
+	// progressEvery is how often a long read or shard write says how far
+	// it got (tests; default progressEvery).
+	progressEvery time.Duration
+}
+
+// progressEvery is how often a long read or shard write reports progress.
+const progressEvery = 5 * time.Second
+
+// every calls report(elapsed) every cfg.progressEvery (default
+// progressEvery) until the returned stop is called; nothing without a
+// Progress function.
+func (c *ExtractConfig) every(report func(elapsed time.Duration)) (stop func()) {
+	if c.Progress == nil {
+		return func() {}
+	}
+	d := c.progressEvery
+	if d <= 0 {
+		d = progressEvery
+	}
+	start := time.Now()
+	t := time.NewTicker(d)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-t.C:
+				report(time.Since(start))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		t.Stop()
+		close(done)
+		<-finished
+	}
 }
 
 // ExtractSummary is what extract did: per table row accounting and where
@@ -323,14 +363,30 @@ func extractTable(ctx context.Context, cfg *ExtractConfig, t Table, src *Source,
 		sp.maxOpen = cfg.maxOpen
 	}
 	convs := make([]*converter, rd.workers())
+	var seen atomic.Int64
 	for w := range convs {
 		convs[w] = newConverter(p, q, sp, w)
+		convs[w].seen = &seen
 	}
+	// a long read says how far it got
+	var total int64
+	if tr, ok := rd.(interface{ rows() int64 }); ok {
+		total = tr.rows()
+	}
+	stopProgress := cfg.every(func(el time.Duration) {
+		n := seen.Load()
+		if total > 0 {
+			cfg.progress("extract %s: read %d of %d rows so far (%.0f%%), %.1fM rows/s", t, n, total, 100*float64(n)/float64(total), float64(n)/el.Seconds()/1e6)
+			return
+		}
+		cfg.progress("extract %s: read %d rows so far, %.1fM rows/s", t, n, float64(n)/el.Seconds()/1e6)
+	})
 	var wm *watermarkTracker
 	if wr, ok := rd.(interface{ watermark() *watermarkTracker }); ok {
 		wm = wr.watermark()
 	}
 	err = rd.run(ctx, p.slots, func(w int, b *rawBatch) error { return convs[w].convert(b) })
+	stopProgress()
 	if err == nil {
 		// sort the rows left in memory into runs, one converter per core
 		var fg errgroup.Group
@@ -430,6 +486,10 @@ func indexOf(spec TableSpec, name string) int {
 func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, sp *spiller, tmp string, rollUp bool, ts *TableSummary, prevFiles []string) error {
 	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
 	var mu sync.Mutex
+	var written atomic.Int64
+	defer cfg.every(func(el time.Duration) {
+		cfg.progress("extract %s: %d of %d shards written", p.table, written.Load(), cfg.Shards)
+	})()
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(2)
 	for s := 0; s < cfg.Shards; s++ {
@@ -452,6 +512,7 @@ func writeShards(ctx context.Context, cfg *ExtractConfig, p *tablePlan, sp *spil
 			if err != nil {
 				return err
 			}
+			written.Add(1)
 			mu.Lock()
 			ts.ShardRows[s] = res.rows
 			ts.Rows += res.rows

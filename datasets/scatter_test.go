@@ -1,9 +1,14 @@
 package datasets
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // scatterSource is a block of n rows of an orders-like layout (two ids, a
@@ -121,4 +126,44 @@ func BenchmarkScatter(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(src.n), "ns/row")
+}
+
+// TestExtractProgressWhileLong: a long read says how many rows it has read
+// (of how many, for Parquet) and a long shard write how many shards are
+// written, at the progress interval; the row accounting is unchanged.
+func TestExtractProgressWhileLong(t *testing.T) {
+	for _, format := range []string{"csv", "parquet"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			src := Source{Format: format, Path: filepath.Join(dir, "orders."+format),
+				Columns: map[string]string{"customer_id": "customer_id", "order_id": "order_id", "ordered_at": "ordered_at", "amount": "quantity * unit_price"}}
+			if format == "csv" {
+				src.TimeFormat = "2006-01-02 15:04:05"
+				writeBenchCSV(t, src.Path, 300_000)
+			} else {
+				writeBenchParquet(t, src.Path, 300_000)
+			}
+			var mu sync.Mutex
+			var lines []string
+			sum, err := Extract(context.Background(), ExtractConfig{DataDir: filepath.Join(dir, "data"), MemoryBudget: 4 << 20,
+				progressEvery: time.Millisecond, Sources: map[Table]Source{Orders: src},
+				Progress: func(f string, a ...any) { mu.Lock(); lines = append(lines, fmt.Sprintf(f, a...)); mu.Unlock() }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Tables[Orders].Read != 300_000 || sum.Tables[Orders].Kept != 300_000 {
+				t.Fatalf("read %d, kept %d", sum.Tables[Orders].Read, sum.Tables[Orders].Kept)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			read, shards := false, false
+			for _, l := range lines {
+				read = read || strings.Contains(l, "rows so far") && (format == "csv" || strings.Contains(l, "of 300000 rows"))
+				shards = shards || strings.Contains(l, "shards written")
+			}
+			if !read || !shards {
+				t.Fatalf("progress lines (read %v, shards %v):\n%s", read, shards, strings.Join(lines, "\n"))
+			}
+		})
+	}
 }

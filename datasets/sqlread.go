@@ -431,6 +431,7 @@ type parquetReader struct {
 	names         []string
 	nrg           int
 	rgStart       []int64
+	nrows         int64
 	nwork         int
 	loc           *time.Location
 	// text marks the columns of a flat schema stored as UTF-8 BYTE_ARRAY:
@@ -464,6 +465,7 @@ func openParquet(ctx context.Context, path, display string) (sourceReader, error
 		p.rgStart = append(p.rgStart, off)
 		off += pf.MetaData().RowGroup(i).NumRows()
 	}
+	p.nrows = off
 	p.text = textColumns(pf, sc)
 	return p, nil
 }
@@ -526,6 +528,9 @@ func (t *textReader) read(c *rawCol, n int) error {
 	}
 	return nil
 }
+
+// rows is the file's row count (from its footer).
+func (p *parquetReader) rows() int64 { return p.nrows }
 
 func (p *parquetReader) columns() []string { return p.names }
 func (p *parquetReader) workers() int      { return p.nwork }
