@@ -77,8 +77,13 @@ func (e *Explainer) Reasons(X [][]float64, row, k int) []Reason {
 		e.m.Explain(X, row, e.buf)
 	}
 	var out []Reason
-	for _, j := range e.top(k + sameFactSkips) {
+	pk := e.picker()
+	for range k + sameFactSkips {
 		if len(out) == k {
+			break
+		}
+		j := pk.next()
+		if j < 0 {
 			break
 		}
 		name, v := e.info[j].Name, X[j][row]
@@ -304,38 +309,69 @@ func saidBy(out []Reason, features []string) bool {
 // descending sort. Without NaNs it picks them by k scans; a NaN (which
 // leaves the sort order to the algorithm) takes the stable sort itself.
 func (e *Explainer) top(k int) []int {
-	nan := false
+	var out []int
+	pk := e.picker()
+	for range k {
+		j := pk.next()
+		if j < 0 {
+			break
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// picker yields the features of positive contributions in e.buf, largest
+// first, ties in feature order (a stable descending sort), one at a time:
+// a row usually needs only its first k, not the k + sameFactSkips the
+// duplicate rules may consume. Without NaNs each next is one scan for the
+// largest value below the previous one (or equal to it at a later
+// feature); a NaN (which leaves the order to the sort) takes the stable
+// sort itself.
+type picker struct {
+	e      *Explainer
+	sorted []int // with NaNs: the stable sort
+	n      int   // picks so far
+	lastV  float64
+	lastJ  int
+}
+
+func (e *Explainer) picker() picker {
+	p := picker{e: e}
 	for _, v := range e.buf {
 		if v != v {
-			nan = true
-			break
-		}
-	}
-	if nan {
-		for j := range e.ord {
-			e.ord[j] = j
-		}
-		sort.SliceStable(e.ord, func(a, b int) bool { return e.buf[e.ord[a]] > e.buf[e.ord[b]] })
-		n := 0
-		for n < len(e.ord) && n < k && !(e.buf[e.ord[n]] <= 0) {
-			n++
-		}
-		return e.ord[:n]
-	}
-	picked := e.ord[:0]
-	for len(picked) < k {
-		best := -1
-		for j, v := range e.buf {
-			if v > 0 && (best < 0 || v > e.buf[best]) && !slices.Contains(picked, j) {
-				best = j
+			for j := range e.ord {
+				e.ord[j] = j
 			}
-		}
-		if best < 0 {
+			sort.SliceStable(e.ord, func(a, b int) bool { return e.buf[e.ord[a]] > e.buf[e.ord[b]] })
+			p.sorted = e.ord
 			break
 		}
-		picked = append(picked, best)
 	}
-	return picked
+	return p
+}
+
+// next returns the next feature, or -1 when no positive one is left.
+func (p *picker) next() int {
+	buf := p.e.buf
+	if p.sorted != nil {
+		if p.n >= len(p.sorted) || buf[p.sorted[p.n]] <= 0 {
+			return -1
+		}
+		p.n++
+		return p.sorted[p.n-1]
+	}
+	best := -1
+	for j, v := range buf {
+		if v > 0 && (p.n == 0 || v < p.lastV || v == p.lastV && j > p.lastJ) && (best < 0 || v > buf[best]) {
+			best = j
+		}
+	}
+	if best >= 0 {
+		p.n++
+		p.lastV, p.lastJ = buf[best], best
+	}
+	return best
 }
 
 // value returns feature name's value in row i (NaN when absent).

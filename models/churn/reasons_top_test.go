@@ -1,6 +1,7 @@
 package churn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -89,5 +90,29 @@ func TestPhraseWords(t *testing.T) {
 	}
 	if got := e.phrase(X, 1, 11); got != "Odd thing: not recorded" {
 		t.Errorf("missing value: %q", got)
+	}
+}
+
+// BenchmarkReasons picks and words the top 3 reasons of a row with 93
+// features (contributions of a fixed model, a few tied), the part of
+// explaining that follows TreeSHAP.
+func BenchmarkReasons(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	n := 93
+	names := make([]string, n)
+	info := make([]FeatureInfo, n)
+	contrib := make([]float64, n)
+	X := make([][]float64, n)
+	for j := range n {
+		names[j] = fmt.Sprintf("f%02d", j)
+		info[j] = FeatureInfo{Name: names[j], Kind: "numeric", Meaning: "feature " + names[j]}
+		contrib[j] = rng.NormFloat64()
+		X[j] = []float64{float64(rng.IntN(100))}
+	}
+	e := NewExplainer(fixedModel{names: names, contrib: contrib}, info)
+	for b.Loop() {
+		if len(e.Reasons(X, 0, 3)) != 3 {
+			b.Fatal("want 3 reasons")
+		}
 	}
 }
