@@ -268,45 +268,30 @@ func TestReasonsSkipTheSameFact(t *testing.T) {
 	if rs := NewExplainer(fixedModel{names: wn, contrib: []float64{6, 5, 4, 3, 2, 1}}, winfo).Reasons(WX, 0, 2); len(rs) != 2 || rs[1].Feature != "events_login_30d" {
 		t.Errorf("non-zero 30-day count: %+v", rs)
 	}
-	// 0 failed payments after "subscription ended …": skipped; a non-zero
-	// count, or 0 without the ended-subscription reason, stays
-	fn := []string{"days_since_sub_end", "sub_failed_payments", "nps_last"}
-	finfo := []FeatureInfo{{Name: fn[0], Kind: "numeric"}, {Name: fn[1], Kind: "numeric"}, {Name: fn[2], Kind: "numeric"}}
-	for _, fc := range []struct {
-		failed  float64
+	// 0 failed payments and a null age of the active subscription ("no
+	// active subscription") after "subscription ended …": skipped; a
+	// non-zero count, or either without the ended-subscription reason,
+	// stays
+	for _, sc := range []struct {
+		second  string // the feature beside days_since_sub_end and nps_last
+		x       []float64
 		contrib []float64
 		want    []string
 	}{
-		{0, []float64{3, 2, 1}, []string{"days_since_sub_end", "nps_last"}},
-		{2, []float64{3, 2, 1}, []string{"days_since_sub_end", "sub_failed_payments"}},
-		{0, []float64{-1, 2, 1}, []string{"sub_failed_payments", "nps_last"}},
+		{"sub_failed_payments", []float64{43, 0, 2}, []float64{3, 2, 1}, []string{"subscription ended 43 days ago", "latest NPS answer 2 of 10"}},
+		{"sub_failed_payments", []float64{43, 2, 2}, []float64{3, 2, 1}, []string{"subscription ended 43 days ago", "2 failed payments on ended subscriptions"}},
+		{"sub_failed_payments", []float64{43, 0, 2}, []float64{-1, 2, 1}, []string{"no failed payments on ended subscriptions", "latest NPS answer 2 of 10"}},
+		{"sub_current_months", []float64{21, math.NaN(), 2}, []float64{3, 2, 1}, []string{"subscription ended 21 days ago", "latest NPS answer 2 of 10"}},
+		{"sub_current_months", []float64{math.NaN(), math.NaN(), 2}, []float64{0, 2, 1}, []string{"no active subscription", "latest NPS answer 2 of 10"}},
 	} {
+		sn := []string{"days_since_sub_end", sc.second, "nps_last"}
+		sinfo := []FeatureInfo{{Name: sn[0], Kind: "numeric"}, {Name: sn[1], Kind: "numeric"}, {Name: sn[2], Kind: "numeric"}}
 		var got []string
-		for _, r := range NewExplainer(fixedModel{names: fn, contrib: fc.contrib}, finfo).Reasons([][]float64{{43}, {fc.failed}, {2}}, 0, 2) {
-			got = append(got, r.Feature)
-		}
-		if !slices.Equal(got, fc.want) {
-			t.Errorf("failed payments %v, contributions %v: reasons %v, want %v", fc.failed, fc.contrib, got, fc.want)
-		}
-	}
-	// a null age of the active subscription reads "no active
-	// subscription", skipped after "subscription ended …"
-	cn := []string{"days_since_sub_end", "sub_current_months", "nps_last"}
-	cinfo := []FeatureInfo{{Name: cn[0], Kind: "numeric"}, {Name: cn[1], Kind: "numeric"}, {Name: cn[2], Kind: "numeric"}}
-	for _, cc := range []struct {
-		ended   float64
-		contrib []float64
-		want    []string
-	}{
-		{21, []float64{3, 2, 1}, []string{"subscription ended 21 days ago", "latest NPS answer 2 of 10"}},
-		{math.NaN(), []float64{0, 2, 1}, []string{"no active subscription", "latest NPS answer 2 of 10"}},
-	} {
-		var got []string
-		for _, r := range NewExplainer(fixedModel{names: cn, contrib: cc.contrib}, cinfo).Reasons([][]float64{{cc.ended}, {math.NaN()}, {2}}, 0, 2) {
+		for _, r := range NewExplainer(fixedModel{names: sn, contrib: sc.contrib}, sinfo).Reasons([][]float64{{sc.x[0]}, {sc.x[1]}, {sc.x[2]}}, 0, 2) {
 			got = append(got, r.Text)
 		}
-		if !slices.Equal(got, cc.want) {
-			t.Errorf("no active subscription, contributions %v: reasons %q, want %q", cc.contrib, got, cc.want)
+		if !slices.Equal(got, sc.want) {
+			t.Errorf("%s = %v, contributions %v: reasons %q, want %q", sc.second, sc.x, sc.contrib, got, sc.want)
 		}
 	}
 	for _, tc := range tests {
