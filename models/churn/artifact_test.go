@@ -25,19 +25,26 @@ func schemaOf(ds *Dataset) []FeatureInfo {
 }
 
 // A saved and reloaded model predicts exactly what the fitted one did.
+// fitArtifact fits cfg on ds and wraps the model as an artifact dated
+// 2024-01-31.
+func fitArtifact(t *testing.T, ds *Dataset, cfg Config) (*Artifact, Model) {
+	t.Helper()
+	m, err := Fit(context.Background(), ds, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewArtifact(m, ds, schemaOf(ds), cfg, "2024-01-31", time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, m
+}
+
 func TestArtifactRoundTrip(t *testing.T) {
 	ds := synth(1500, 11)
 	for _, kind := range []string{"logreg", "gbdt", "blend"} {
 		t.Run(kind, func(t *testing.T) {
-			cfg := Config{Kind: kind, GBDT: GBDTConfig{Trees: 30, Threads: 1}}
-			m, err := Fit(context.Background(), ds, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := NewArtifact(m, ds, schemaOf(ds), cfg, "2024-01-31", time.Unix(0, 0))
-			if err != nil {
-				t.Fatal(err)
-			}
+			a, m := fitArtifact(t, ds, Config{Kind: kind, GBDT: GBDTConfig{Trees: 30, Threads: 1}})
 			reg := Registry{Dir: t.TempDir()}
 			path, err := reg.Save(a)
 			if err != nil {
@@ -312,15 +319,7 @@ func TestReasonsSkipTheSameFact(t *testing.T) {
 // default.
 func TestArtifactObliviousRecipe(t *testing.T) {
 	ds := synth(800, 3)
-	cfg := Config{Kind: "gbdt", GBDT: GBDTConfig{Trees: 10, Threads: 1}}.WithDefaults()
-	m, err := Fit(context.Background(), ds, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := NewArtifact(m, ds, schemaOf(ds), cfg, "2024-01-31", time.Unix(0, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, _ := fitArtifact(t, ds, Config{Kind: "gbdt", GBDT: GBDTConfig{Trees: 10, Threads: 1}}.WithDefaults())
 	path, err := (&Registry{Dir: t.TempDir()}).Save(a)
 	if err != nil {
 		t.Fatal(err)
