@@ -1174,96 +1174,133 @@ func (w *worker) orders(D int64, a, b int, row []float64) (eligible bool, label 
 	}
 	lastLines, lastQ := lines[e-1], qtys[e-1]
 
-	eligible = w.spec.lookback == 0 || last >= D-w.spec.lookback
+	st := orderStats{first: first, last: last, cnt: cnt, mon: mon, cntLife: cntLife, monLife: monLife,
+		gN: gN, gMean: gMean, gM2: gM2, gLast: gLast, p90c: p90c, p90m: p90m, c180: c180, p180c: p180c,
+		anyProd: anyProd, anyCat: anyCat, nProd: float64(nProd), nCat: float64(nCat),
+		retKnown: float64(retKnown), retN: float64(retN), retV: retV,
+		discKnown: float64(discKnown), discN: float64(discN), discSum: discSum, discAmt: discAmt,
+		qN: float64(qN), qSum: qSum, lN: float64(lN), lSum: lSum, iplN: float64(iplN), iplSum: iplSum, prN: float64(prN), prSum: prSum,
+		firstLines: firstLines, lastLines: lastLines, lastQ: lastQ,
+		chKnown: float64(chKnown), nCh: float64(nCh), lastCh: lastCh, touchedCh: touchedCh, nDays: nDays, repSum: repSum}
+	return w.writeOrders(D, &st, row, fam), label, first
+}
+
+// orderStats is one customer's orders before the cutoff as both order
+// kernels (orders, ordersRowwise) sum them up; writeOrders turns them into
+// the row's order features.
+type orderStats struct {
+	first, last                        int64
+	cnt, mon                           [4]float64 // 30, 90, 180, 365 days
+	cntLife, monLife                   float64
+	gN, gMean, gM2, gLast              float64 // gaps between orders (days)
+	p90c, p90m, c180, p180c            float64 // trend windows
+	anyProd, anyCat                    bool
+	nProd, nCat                        float64
+	retKnown, retN, retV               float64
+	discKnown, discN, discSum, discAmt float64
+	qN, qSum, lN, lSum                 float64
+	iplN, iplSum, prN, prSum           float64
+	firstLines, lastLines, lastQ       float64
+	chKnown, nCh                       float64
+	lastCh                             int32
+	touchedCh                          []int32
+	nDays, repSum                      float64 // order days; value of the repeat ones
+}
+
+// writeOrders sets the order features of row (and the channel family fam)
+// from st and reports whether the customer is eligible (its last order
+// within the lookback).
+func (w *worker) writeOrders(D int64, st *orderStats, row, fam []float64) bool {
+	first, last := st.first, st.last
+	cnt, mon := st.cnt, st.mon
 	row[oRecency] = days(D - last)
 	for k := range cnt {
 		row[oFreq30+k] = cnt[k]
 		row[oMon30+k] = mon[k]
 	}
-	row[oFreqLife] = cntLife
-	row[oMonLife] = monLife
+	row[oFreqLife] = st.cntLife
+	row[oMonLife] = st.monLife
 	row[oFirstOrderDays] = days(D - first)
-	row[oAOVLife] = monLife / cntLife
+	row[oAOVLife] = st.monLife / st.cntLife
 	if cnt[1] > 0 {
 		row[oAOV90] = mon[1] / cnt[1]
 	}
 	if cnt[3] > 0 {
 		row[oAOV365] = mon[3] / cnt[3]
 	}
-	if gN >= 1 {
-		row[oGapMean] = gMean
-		row[oGapLast] = gLast
-		if gMean > 0 {
-			row[oOverdue] = days(D-last) / gMean
+	if st.gN >= 1 {
+		row[oGapMean] = st.gMean
+		row[oGapLast] = st.gLast
+		if st.gMean > 0 {
+			row[oOverdue] = days(D-last) / st.gMean
 		}
 	}
-	if gN >= 2 {
-		row[oGapStd] = math.Sqrt(gM2 / (gN - 1))
+	if st.gN >= 2 {
+		row[oGapStd] = math.Sqrt(st.gM2 / (st.gN - 1))
 	}
-	row[oTrendFreq90] = cnt[1] - p90c
-	row[oTrendMon90] = mon[1] - p90m
-	if p180c > 0 {
-		row[oTrendFreqRatio180] = c180 / p180c
+	row[oTrendFreq90] = cnt[1] - st.p90c
+	row[oTrendMon90] = mon[1] - st.p90m
+	if st.p180c > 0 {
+		row[oTrendFreqRatio180] = st.c180 / st.p180c
 	}
-	if anyProd {
-		row[oDistinctProducts] = float64(nProd)
+	if st.anyProd {
+		row[oDistinctProducts] = st.nProd
 	}
-	if anyCat {
-		row[oDistinctCategories] = float64(nCat)
+	if st.anyCat {
+		row[oDistinctCategories] = st.nCat
 	}
-	if retKnown > 0 {
-		row[oReturnsCount] = float64(retN)
-		row[oReturnsValue] = retV
-		row[oReturnsShare] = float64(retN) / float64(retKnown)
+	if st.retKnown > 0 {
+		row[oReturnsCount] = st.retN
+		row[oReturnsValue] = st.retV
+		row[oReturnsShare] = st.retN / st.retKnown
 	}
-	if discKnown > 0 {
-		if discSum+discAmt != 0 {
-			row[oDiscountShare] = discSum / (discSum + discAmt)
+	if st.discKnown > 0 {
+		if st.discSum+st.discAmt != 0 {
+			row[oDiscountShare] = st.discSum / (st.discSum + st.discAmt)
 		}
-		row[oDiscountedShare] = float64(discN) / float64(discKnown)
+		row[oDiscountedShare] = st.discN / st.discKnown
 	}
-	if qN > 0 {
-		row[oQuantityMean] = qSum / float64(qN)
+	if st.qN > 0 {
+		row[oQuantityMean] = st.qSum / st.qN
 	}
-	if lN > 0 {
-		row[oLinesMean] = lSum / float64(lN)
-		row[oLinesLife] = lSum
+	if st.lN > 0 {
+		row[oLinesMean] = st.lSum / st.lN
+		row[oLinesLife] = st.lSum
 	}
-	if iplN > 0 {
-		row[oItemsPerLineMean] = iplSum / float64(iplN)
+	if st.iplN > 0 {
+		row[oItemsPerLineMean] = st.iplSum / st.iplN
 	}
-	if prN > 0 {
-		row[oItemPriceMean] = prSum / float64(prN)
+	if st.prN > 0 {
+		row[oItemPriceMean] = st.prSum / st.prN
 	}
-	row[oFirstOrderLines] = firstLines
-	row[oLastOrderLines] = lastLines
-	row[oLastOrderQuantity] = lastQ
-	if chKnown > 0 {
-		ck := float64(chKnown)
-		row[oDistinctChannels] = float64(nCh)
-		best := lastCh
+	row[oFirstOrderLines] = st.firstLines
+	row[oLastOrderLines] = st.lastLines
+	row[oLastOrderQuantity] = st.lastQ
+	if st.chKnown > 0 {
+		row[oDistinctChannels] = st.nCh
+		best := st.lastCh
 		names := w.channels.names
-		for _, c := range touchedCh {
+		for _, c := range st.touchedCh {
 			if n, bn := w.chanCount[c], w.chanCount[best]; n > bn || (n == bn && names[c] < names[best]) {
 				best = c
 			}
 		}
 		row[oMainChannel] = float64(best)
-		row[oMainChannelShare] = float64(w.chanCount[best]) / ck
+		row[oMainChannelShare] = float64(w.chanCount[best]) / st.chKnown
 		for c := range names {
 			fam[c] = 0
 		}
-		for _, c := range touchedCh {
-			fam[c] = float64(w.chanCount[c]) / ck
+		for _, c := range st.touchedCh {
+			fam[c] = float64(w.chanCount[c]) / st.chKnown
 		}
 	}
-	row[oCLVFrequency] = nDays - 1
+	row[oCLVFrequency] = st.nDays - 1
 	row[oCLVRecency] = float64(last-first) / float64(weekUS)
 	row[oCLVT] = float64(D-first) / float64(weekUS)
-	if nDays > 1 {
-		row[oCLVMonetary] = repSum / (nDays - 1)
+	if st.nDays > 1 {
+		row[oCLVMonetary] = st.repSum / (st.nDays - 1)
 	}
-	return eligible, label, first
+	return w.spec.lookback == 0 || last >= D-w.spec.lookback
 }
 
 // sumAmounts adds the amounts in order, a null (NaN) as 0.
@@ -1452,98 +1489,17 @@ func (w *worker) ordersRowwise(D int64, a, b int, row []float64) (eligible bool,
 		row[oFreqLife], row[oMonLife] = 0, 0
 		return false, label, noTime
 	}
-	eligible = w.spec.lookback == 0 || last >= D-w.spec.lookback
 	if nDays > 1 {
 		repSum += daySum
 	}
-	row[oRecency] = days(D - last)
-	for k := range cnt {
-		row[oFreq30+k] = cnt[k]
-		row[oMon30+k] = mon[k]
-	}
-	row[oFreqLife] = cntLife
-	row[oMonLife] = monLife
-	row[oFirstOrderDays] = days(D - first)
-	row[oAOVLife] = monLife / cntLife
-	if cnt[1] > 0 {
-		row[oAOV90] = mon[1] / cnt[1]
-	}
-	if cnt[3] > 0 {
-		row[oAOV365] = mon[3] / cnt[3]
-	}
-	if gN >= 1 {
-		row[oGapMean] = gMean
-		row[oGapLast] = gLast
-		if gMean > 0 {
-			row[oOverdue] = days(D-last) / gMean
-		}
-	}
-	if gN >= 2 {
-		row[oGapStd] = math.Sqrt(gM2 / (gN - 1))
-	}
-	row[oTrendFreq90] = cnt[1] - p90c
-	row[oTrendMon90] = mon[1] - p90m
-	if p180c > 0 {
-		row[oTrendFreqRatio180] = c180 / p180c
-	}
-	if anyProd {
-		row[oDistinctProducts] = nProd
-	}
-	if anyCat {
-		row[oDistinctCategories] = nCat
-	}
-	if retKnown > 0 {
-		row[oReturnsCount] = retN
-		row[oReturnsValue] = retV
-		row[oReturnsShare] = retN / retKnown
-	}
-	if discKnown > 0 {
-		if discSum+discAmt != 0 {
-			row[oDiscountShare] = discSum / (discSum + discAmt)
-		}
-		row[oDiscountedShare] = discN / discKnown
-	}
-	if qN > 0 {
-		row[oQuantityMean] = qSum / qN
-	}
-	if lN > 0 {
-		row[oLinesMean] = lSum / lN
-		row[oLinesLife] = lSum
-	}
-	if iplN > 0 {
-		row[oItemsPerLineMean] = iplSum / iplN
-	}
-	if prN > 0 {
-		row[oItemPriceMean] = prSum / prN
-	}
-	row[oFirstOrderLines] = firstLines
-	row[oLastOrderLines] = lastLines
-	row[oLastOrderQuantity] = lastQ
-	if chKnown > 0 {
-		row[oDistinctChannels] = nCh
-		best := lastCh
-		names := w.channels.names
-		for _, c := range touchedCh {
-			if n, bn := w.chanCount[c], w.chanCount[best]; n > bn || (n == bn && names[c] < names[best]) {
-				best = c
-			}
-		}
-		row[oMainChannel] = float64(best)
-		row[oMainChannelShare] = float64(w.chanCount[best]) / chKnown
-		for c := range names {
-			fam[c] = 0
-		}
-		for _, c := range touchedCh {
-			fam[c] = float64(w.chanCount[c]) / chKnown
-		}
-	}
-	row[oCLVFrequency] = nDays - 1
-	row[oCLVRecency] = float64(last-first) / float64(weekUS)
-	row[oCLVT] = float64(D-first) / float64(weekUS)
-	if nDays > 1 {
-		row[oCLVMonetary] = repSum / (nDays - 1)
-	}
-	return eligible, label, first
+	st := orderStats{first: first, last: last, cnt: cnt, mon: mon, cntLife: cntLife, monLife: monLife,
+		gN: gN, gMean: gMean, gM2: gM2, gLast: gLast, p90c: p90c, p90m: p90m, c180: c180, p180c: p180c,
+		anyProd: anyProd, anyCat: anyCat, nProd: nProd, nCat: nCat, retKnown: retKnown, retN: retN, retV: retV,
+		discKnown: discKnown, discN: discN, discSum: discSum, discAmt: discAmt,
+		qN: qN, qSum: qSum, lN: lN, lSum: lSum, iplN: iplN, iplSum: iplSum, prN: prN, prSum: prSum,
+		firstLines: firstLines, lastLines: lastLines, lastQ: lastQ,
+		chKnown: chKnown, nCh: nCh, lastCh: lastCh, touchedCh: touchedCh, nDays: nDays, repSum: repSum}
+	return w.writeOrders(D, &st, row, fam), label, first
 }
 
 // subsLabel decides contractual eligibility (a subscription active at D) and
