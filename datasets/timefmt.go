@@ -117,34 +117,35 @@ func (tf *timeFormat) parseTokens(b []byte) (y, mo, d, h, mi, s int, ok bool) {
 	y, mo, d = 1970, 1, 1
 	p := 0
 	for _, t := range tf.fast {
-		switch t.field {
-		case 0:
+		if t.field == 0 {
 			if p >= len(b) || b[p] != t.lit {
 				return y, mo, d, h, mi, s, false
 			}
 			p++
 			continue
-		case 'Y':
-			y, ok = digits(b[p:], 4)
-			p += 4
-		case 'm':
-			mo, ok = digits(b[p:], 2)
-			p += 2
-		case 'd':
-			d, ok = digits(b[p:], 2)
-			p += 2
-		case 'H':
-			h, ok = digits(b[p:], 2)
-			p += 2
-		case 'M':
-			mi, ok = digits(b[p:], 2)
-			p += 2
-		case 'S':
-			s, ok = digits(b[p:], 2)
-			p += 2
 		}
+		width := 2
+		if t.field == 'Y' {
+			width = 4
+		}
+		v, ok := digits(b[p:], width)
 		if !ok {
 			return y, mo, d, h, mi, s, false
+		}
+		p += width
+		switch t.field {
+		case 'Y':
+			y = v
+		case 'm':
+			mo = v
+		case 'd':
+			d = v
+		case 'H':
+			h = v
+		case 'M':
+			mi = v
+		case 'S':
+			s = v
 		}
 	}
 	return y, mo, d, h, mi, s, p == len(b)
