@@ -304,23 +304,6 @@ func saidBy(out []Reason, features []string) bool {
 	return false
 }
 
-// top returns the features of the (up to) k largest positive contributions
-// in e.buf, largest first, ties in feature order: the head of a stable
-// descending sort. Without NaNs it picks them by k scans; a NaN (which
-// leaves the sort order to the algorithm) takes the stable sort itself.
-func (e *Explainer) top(k int) []int {
-	var out []int
-	pk := e.picker()
-	for range k {
-		j := pk.next()
-		if j < 0 {
-			break
-		}
-		out = append(out, j)
-	}
-	return out
-}
-
 // picker yields the features of positive contributions in e.buf, largest
 // first, ties in feature order (a stable descending sort), one at a time:
 // a row usually needs only its first k, not the k + sameFactSkips the

@@ -116,3 +116,19 @@ func BenchmarkReasons(b *testing.B) {
 		}
 	}
 }
+
+// top returns the first k picks of e.picker(): the features of the (up
+// to) k largest positive contributions in e.buf, largest first, ties in
+// feature order.
+func (e *Explainer) top(k int) []int {
+	var out []int
+	pk := e.picker()
+	for range k {
+		j := pk.next()
+		if j < 0 {
+			break
+		}
+		out = append(out, j)
+	}
+	return out
+}
